@@ -1,0 +1,206 @@
+"""Cluster: EKS with a private API endpoint, encrypted secrets, every control-plane log, IRSA, two managed
+node groups over every private subnet, the core add-ons, admin access entries, and a Kubernetes provider.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components import iam
+from components.config import ClusterConfig, NodeGroupConfig, node_group_architecture
+from components.kms import customer_managed_key
+
+CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+NODE_POLICIES = ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy"]
+EBS_CSI_NAMESPACE, EBS_CSI_SERVICE_ACCOUNT = "kube-system", "ebs-csi-controller-sa"
+# The label that tells the Airflow components which pool to run on.
+POOL_LABEL = "airflow-platform/pool"
+_AMI_TYPES = {"x86_64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
+
+
+def kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str, region: str) -> str:
+    """A kubeconfig that authenticates with `aws eks get-token`: it holds no credential of its own."""
+    return json.dumps({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": certificate_authority}}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+        "current-context": cluster_name,
+        "users": [{"name": cluster_name, "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
+        }}}],
+    })
+
+
+@dataclass
+class ClusterArgs:
+    # Fixed, not generated: kubeconfigs, the log group and the key policy refer to it.
+    cluster_name: str
+    config: ClusterConfig
+    region: str
+    partition: str
+    account_id: str
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: Sequence[pulumi.Input[str]]
+    protect: bool
+
+
+class Cluster(pulumi.ComponentResource):
+    name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    oidc: iam.OidcIssuer
+    kubeconfig: pulumi.Output[str]
+    provider: k8s.Provider
+
+    def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("airflow-platform:index:Cluster", name, None, opts)
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        cluster_name = args.cluster_name
+        log_group_name = f"/aws/eks/{cluster_name}/cluster"
+
+        self.key = customer_managed_key(
+            name, "EKS secrets envelope encryption, node volumes and control-plane logs", self, args.protect,
+            policy=self._key_policy(args, log_group_name))
+
+        # Created here rather than by EKS, so it has a retention and is encrypted with our key.
+        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=log_group_name, retention_in_days=cfg.log_retention_days,
+                                            kms_key_id=self.key.arn, opts=child)
+
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=iam.service_trust("eks.amazonaws.com", self), opts=child)
+        role_policies = iam.attach_managed_policies(role, args.partition, ["AmazonEKSClusterPolicy"], self, f"{name}-role")
+
+        public = bool(cfg.endpoint_public_access_cidrs)
+        cluster = aws.eks.Cluster(
+            f"{name}-eks",
+            name=cluster_name,
+            version=cfg.kubernetes_version,
+            role_arn=role.arn,
+            vpc_config={
+                "subnet_ids": list(args.private_subnet_ids),
+                "endpoint_private_access": True,
+                "endpoint_public_access": public,
+                "public_access_cidrs": list(cfg.endpoint_public_access_cidrs) if public else None,
+            },
+            encryption_config={"provider": {"key_arn": self.key.arn}, "resources": ["secrets"]},
+            enabled_cluster_log_types=CONTROL_PLANE_LOG_TYPES,
+            access_config={"authentication_mode": "API",
+                           "bootstrap_cluster_creator_admin_permissions": cfg.creator_admin},
+            # The add-ons below are managed by EKS as add-ons, so EKS must not also install its unmanaged copies.
+            bootstrap_self_managed_addons=False,
+            upgrade_policy={"support_type": "STANDARD"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, *role_policies]),
+        )
+        self.name = cluster.name
+        self.endpoint = cluster.endpoint
+        self.security_group_id = cluster.vpc_config.cluster_security_group_id
+
+        issuer = cluster.identities[0].oidcs[0].issuer
+        oidc_provider = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=[iam.STS_AUDIENCE], opts=child)
+        self.oidc = iam.OidcIssuer(provider_arn=oidc_provider.arn, host=issuer.apply(lambda url: url.removeprefix("https://")))
+
+        # vpc-cni and kube-proxy first: without them no node becomes Ready and the node groups never finish.
+        network_addons = [self._addon(name, cluster, "vpc-cni", cfg.addon_versions.vpc_cni),
+                          self._addon(name, cluster, "kube-proxy", cfg.addon_versions.kube_proxy)]
+
+        node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=iam.service_trust("ec2.amazonaws.com", self), opts=child)
+        node_policies = iam.attach_managed_policies(node_role, args.partition, NODE_POLICIES, self, f"{name}-node-role")
+        self.node_groups = [
+            self._node_group(name, pool, group, cluster, node_role, args, [*node_policies, *network_addons])
+            for pool, group in (("system", cfg.node_groups.system), ("workers", cfg.node_groups.workers))
+        ]
+
+        ebs_csi_role = aws.iam.Role(
+            f"{name}-ebs-csi-role", assume_role_policy=iam.irsa_trust(self.oidc, EBS_CSI_NAMESPACE, [EBS_CSI_SERVICE_ACCOUNT], self),
+            opts=child)
+        iam.attach_managed_policies(ebs_csi_role, args.partition, ["service-role/AmazonEBSCSIDriverPolicy"], self, f"{name}-ebs-csi-role")
+        # coredns and the EBS CSI controller are Deployments: they need nodes to become healthy.
+        self._addon(name, cluster, "coredns", cfg.addon_versions.coredns, depends_on=self.node_groups)
+        self._addon(name, cluster, "aws-ebs-csi-driver", cfg.addon_versions.ebs_csi_driver, depends_on=self.node_groups,
+                    service_account_role_arn=ebs_csi_role.arn)
+
+        for index, principal in enumerate(cfg.admin_role_arns):
+            entry = aws.eks.AccessEntry(f"{name}-admin-{index}", cluster_name=cluster.name, principal_arn=principal,
+                                        type="STANDARD", opts=child)
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{index}-policy", cluster_name=cluster.name, principal_arn=entry.principal_arn,
+                policy_arn=f"arn:{args.partition}:eks::aws:cluster-access-policy/{CLUSTER_ADMIN_POLICY}",
+                access_scope={"type": "cluster"}, opts=child)
+
+        self.kubeconfig = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
+            lambda values: kubeconfig(values[0], values[1], values[2], args.region))
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.node_groups))
+
+        self.register_outputs({"name": self.name, "endpoint": self.endpoint, "oidcProviderArn": self.oidc.provider_arn,
+                               "securityGroupId": self.security_group_id})
+
+    def _key_policy(self, args: ClusterArgs, log_group_name: str) -> pulumi.Output[str]:
+        account_root = f"arn:{args.partition}:iam::{args.account_id}:root"
+        autoscaling = (f"arn:{args.partition}:iam::{args.account_id}:role/aws-service-role/"
+                       "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")
+        log_group_arn = f"arn:{args.partition}:logs:{args.region}:{args.account_id}:log-group:{log_group_name}"
+        return iam.document([
+            {"sid": "AccountAdministers", "actions": ["kms:*"], "resources": ["*"],
+             "principals": [{"type": "AWS", "identifiers": [account_root]}]},
+            # Managed node groups launch through Auto Scaling, which must use the key for encrypted root volumes.
+            {"sid": "AutoScalingUsesKeyForNodeVolumes", "resources": ["*"],
+             "actions": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+             "principals": [{"type": "AWS", "identifiers": [autoscaling]}]},
+            {"sid": "AutoScalingGrantsForNodeVolumes", "actions": ["kms:CreateGrant"], "resources": ["*"],
+             "principals": [{"type": "AWS", "identifiers": [autoscaling]}],
+             "conditions": [{"test": "Bool", "variable": "kms:GrantIsForAWSResource", "values": ["true"]}]},
+            {"sid": "LogsEncryptControlPlaneLogGroup", "resources": ["*"],
+             "actions": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+             "principals": [{"type": "Service", "identifiers": [f"logs.{args.region}.amazonaws.com"]}],
+             "conditions": [{"test": "ArnEquals", "variable": "kms:EncryptionContext:aws:logs:arn", "values": [log_group_arn]}]},
+        ], self)
+
+    def _addon(self, name: str, cluster: aws.eks.Cluster, addon: str, version: Optional[str],
+               depends_on: Sequence[pulumi.Resource] = (), service_account_role_arn: Optional[pulumi.Input[str]] = None) -> aws.eks.Addon:
+        return aws.eks.Addon(
+            f"{name}-{addon}", cluster_name=cluster.name, addon_name=addon, addon_version=version,
+            service_account_role_arn=service_account_role_arn,
+            # Take over whatever is there on create; keep a person's hand edits on update.
+            resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="PRESERVE",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)))
+
+    def _node_group(self, name: str, pool: str, group: NodeGroupConfig, cluster: aws.eks.Cluster, node_role: aws.iam.Role,
+                    args: ClusterArgs, depends_on: list[pulumi.Resource]) -> aws.eks.NodeGroup:
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-{pool}-lt",
+            block_device_mappings=[{"device_name": "/dev/xvda", "ebs": {
+                "volume_size": group.disk_size_gib, "volume_type": "gp3", "encrypted": "true",
+                "kms_key_id": self.key.arn, "delete_on_termination": "true"}}],
+            # IMDSv2 only, one hop: pods cannot borrow the node's role; they get their own through IRSA.
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
+            update_default_version=True,
+            opts=pulumi.ResourceOptions(parent=self))
+        return aws.eks.NodeGroup(
+            f"{name}-{pool}",
+            cluster_name=cluster.name,
+            node_role_arn=node_role.arn,
+            # Every private subnet, so the group's nodes spread over every zone.
+            subnet_ids=list(args.private_subnet_ids),
+            instance_types=list(group.instance_types),
+            capacity_type=group.capacity_type,
+            ami_type=_AMI_TYPES[node_group_architecture(group)],
+            scaling_config={"min_size": group.min_size, "max_size": group.max_size, "desired_size": group.desired_size},
+            update_config={"max_unavailable_percentage": 33},
+            launch_template={"id": template.id, "version": template.latest_version.apply(str)},
+            labels={POOL_LABEL: pool},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on,
+                                        # The cluster autoscaler (or Karpenter) owns the live size after creation.
+                                        ignore_changes=["scalingConfig.desiredSize"]),
+        )

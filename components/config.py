@@ -1,0 +1,529 @@
+"""The typed stack config: every key, its type, its default, and the rules that tie keys together.
+
+Data flows one way: the stack file -> `load()` -> these objects -> the components. Nothing else reads
+`pulumi.Config`. Shape, types and ranges are checked by pydantic (strict: `"3"` is not an integer and
+`"yes"` is not a boolean); rules that relate several keys are checked afterwards in `_check_rules`. Either
+way the first problem stops the run with one `ConfigError` sentence that names the key and what is
+allowed, before any resource is declared.
+
+Defaults that differ in production are declared as `None` with a `defaultText`, and resolved in one place,
+`PlatformConfig._resolve_environment_defaults`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
+
+import annotated_types
+import pulumi
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from components import instance_classes
+
+PROJECT = "airflow-platform"
+REGION_KEY = "aws:region"
+PRODUCTION_ENVIRONMENT_NAMES = ("prod", "production")
+# Tags the program sets itself on every resource; the stack's `tags` may not override them.
+RESERVED_TAG_KEYS = ("environment", "owner", "managed-by")
+# The values CloudWatch Logs accepts for a log group's retention.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                      2922, 3288, 3653)
+# The values RDS accepts for Performance Insights retention: 7 days (free) or whole months up to 2 years.
+PERFORMANCE_INSIGHTS_RETENTION_DAYS = (7, *(31 * months for months in range(1, 24)), 731)
+MIN_KUBERNETES_MINOR = 30
+
+
+class ConfigError(pulumi.RunError):
+    """A stack config problem, told as one sentence that names the key and what is allowed.
+
+    It derives from `pulumi.RunError`, so `pulumi preview` and `pulumi up` print the sentence without a traceback.
+    """
+
+    _NOTHING = object()
+
+    def __init__(self, key: str, requirement: str, got: Any = _NOTHING):
+        self.key = key
+        shown = "" if got is ConfigError._NOTHING else f" (got {_show(got)})"
+        super().__init__(f"Config key '{qualified(key)}' {requirement}{shown}.")
+
+
+def qualified(key: str) -> str:
+    """The key as the stack file spells it: `airflow-platform:zones`, `aws:region`."""
+    return key if ":" in key.split(".")[0] else f"{PROJECT}:{key}"
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (str, bool, int, float, type(None))) else repr(value)
+
+
+# --- field helpers -------------------------------------------------------------------------------
+
+def _matching(pattern: str, requirement: str) -> AfterValidator:
+    """A string check whose error is our sentence (`requirement`), not a regular expression."""
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise PydanticCustomError("config", requirement)
+        return value
+
+    return AfterValidator(check)
+
+
+def _is_private_ipv4_network(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value)
+    except ValueError:
+        raise PydanticCustomError("config", "must be an IPv4 network in CIDR form with no host bits set, like 10.0.0.0/16")
+    if not 16 <= network.prefixlen <= 20 or not network.is_private:
+        raise PydanticCustomError("config", "must be a private IPv4 network from /16 to /20, like 10.0.0.0/16")
+    return value
+
+
+def _is_public_access_cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value)
+    except ValueError:
+        raise PydanticCustomError("config", "must be a CIDR block with no host bits set, like 203.0.113.0/24")
+    if network.prefixlen == 0:
+        raise PydanticCustomError("config", "must not open the API endpoint to the whole internet (0.0.0.0/0 or ::/0); list your own CIDR blocks")
+    return value
+
+
+def _in(allowed: tuple[int, ...], what: str) -> AfterValidator:
+    def check(value: int) -> int:
+        if value not in allowed:
+            raise PydanticCustomError("config", f"must be one of the {what}: {', '.join(map(str, allowed))}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _known_db_instance_class(value: str) -> str:
+    if not instance_classes.is_known(value):
+        raise PydanticCustomError(
+            "config",
+            "must be an RDS class of the t3, t4g, m5-m8 or r5-r8 families, like db.t4g.medium or db.m7g.large",
+        )
+    return value
+
+
+def _kubernetes_version(value: str) -> str:
+    match = re.fullmatch(r"1\.(\d+)", value)
+    if not match or int(match.group(1)) < MIN_KUBERNETES_MINOR:
+        raise PydanticCustomError("config", f"must be an EKS Kubernetes version 1.{MIN_KUBERNETES_MINOR} or newer, written like \"1.33\"")
+    return value
+
+
+DnsName = Annotated[str, _matching(r"[a-z]([a-z0-9-]{0,30}[a-z0-9])?",
+                                   "must be a DNS-safe name: lower-case letters, digits and '-', starting with a letter, at most 32 characters")]
+TagValue = Annotated[str, _matching(r"[\w.:/=+\-@ ]{1,256}",
+                                    "must be 1 to 256 letters, digits, spaces or any of . : / = + - @ _")]
+InstanceType = Annotated[str, _matching(r"[a-z][a-z0-9-]*\.[a-z0-9]+", "must be an EC2 instance type, like m6i.large")]
+IamRoleArn = Annotated[str, _matching(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+",
+                                      "must be an IAM role ARN, like arn:aws:iam::123456789012:role/platform-admin")]
+
+
+# --- the models ----------------------------------------------------------------------------------
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, alias_generator=to_camel, populate_by_name=True)
+
+
+class NetworkConfig(_Model):
+    """Where the platform runs: a new VPC (default) or an existing one."""
+
+    vpc_cidr: Optional[Annotated[str, AfterValidator(_is_private_ipv4_network)]] = Field(
+        None, description="CIDR of the new VPC (/16 to /20, private range); each zone gets a private subnet of 1/8 of it and a public one of 1/64.",
+        json_schema_extra={"defaultText": "10.0.0.0/16 (unless existingVpcId is set)"})
+    nat_gateways: Optional[Literal["single", "per-zone"]] = Field(
+        None, description="NAT gateways of a new VPC: one shared, or one per zone so a zone loss keeps egress.",
+        json_schema_extra={"defaultText": "per-zone in production, else single"})
+    existing_vpc_id: Optional[Annotated[str, _matching(r"vpc-[0-9a-f]{8,17}", "must be a VPC id, like vpc-0123456789abcdef0")]] = Field(
+        None, description="Use this VPC instead of creating one; then existingPrivateSubnetIds is required.")
+    existing_private_subnet_ids: list[Annotated[str, _matching(r"subnet-[0-9a-f]{8,17}", "must be a subnet id, like subnet-0123456789abcdef0")]] = Field(
+        default_factory=list, description="With existingVpcId: one private subnet per zone, in distinct zones, routed to a NAT.")
+
+
+class NodeGroupConfig(_Model):
+    instance_types: list[InstanceType] = Field(description="EC2 instance types of the managed node group, all of one CPU architecture.")
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field("ON_DEMAND", description="ON_DEMAND or SPOT.")
+    min_size: int = Field(ge=1, le=100, description="Minimum nodes (in production at least the zone count, so every zone has one).")
+    max_size: int = Field(ge=1, le=500, description="Maximum nodes.")
+    desired_size: int = Field(ge=1, le=500, description="Initial nodes, from minSize to maxSize.")
+    disk_size_gib: int = Field(50, ge=20, le=16384, alias="diskSizeGiB", description="Root volume (gp3, encrypted with the cluster's KMS key).")
+
+
+class SystemNodeGroupConfig(NodeGroupConfig):
+    """Nodes for the Airflow control plane (scheduler, API server, DAG processor, triggerer) and add-ons."""
+
+    instance_types: list[InstanceType] = Field(["m6i.large"], min_length=1, description="EC2 instance types of the system group.")
+    min_size: int = Field(2, ge=1, le=100, description="Minimum nodes of the system group.")
+    max_size: int = Field(4, ge=1, le=500, description="Maximum nodes of the system group.")
+    desired_size: int = Field(2, ge=1, le=500, description="Initial nodes of the system group.")
+
+
+class WorkerNodeGroupConfig(NodeGroupConfig):
+    """Nodes for Celery workers and KubernetesPodOperator pods."""
+
+    instance_types: list[InstanceType] = Field(["m6i.xlarge"], min_length=1, description="EC2 instance types of the worker group.")
+    min_size: int = Field(2, ge=1, le=100, description="Minimum nodes of the worker group.")
+    max_size: int = Field(10, ge=1, le=500, description="Maximum nodes of the worker group.")
+    desired_size: int = Field(2, ge=1, le=500, description="Initial nodes of the worker group.")
+
+
+class NodeGroupsConfig(_Model):
+    system: SystemNodeGroupConfig = Field(default_factory=SystemNodeGroupConfig, description="The system node group.")
+    workers: WorkerNodeGroupConfig = Field(default_factory=WorkerNodeGroupConfig, description="The worker node group.")
+
+
+AddonVersion = Annotated[str, _matching(r"v\d+\.\d+\.\d+-eksbuild\.\d+", "must be an EKS add-on version, like v1.19.2-eksbuild.1")]
+
+
+class AddonVersionsConfig(_Model):
+    """Pinned EKS add-on versions; unset means the default version EKS picks for the cluster's Kubernetes version."""
+
+    vpc_cni: Optional[AddonVersion] = Field(None, description="vpc-cni add-on version.")
+    coredns: Optional[AddonVersion] = Field(None, description="coredns add-on version.")
+    kube_proxy: Optional[AddonVersion] = Field(None, description="kube-proxy add-on version.")
+    ebs_csi_driver: Optional[AddonVersion] = Field(None, description="aws-ebs-csi-driver add-on version.")
+
+
+class ClusterConfig(_Model):
+    kubernetes_version: Annotated[str, AfterValidator(_kubernetes_version)] = Field(
+        "1.33", description="EKS Kubernetes version, as a string.")
+    endpoint_public_access_cidrs: list[Annotated[str, AfterValidator(_is_public_access_cidr)]] = Field(
+        default_factory=list, description="CIDR blocks that may reach the API endpoint from the internet; empty keeps the endpoint private. 0.0.0.0/0 is refused.")
+    admin_role_arns: list[IamRoleArn] = Field(
+        default_factory=list, description="IAM roles granted cluster admin through EKS access entries.")
+    creator_admin: bool = Field(
+        True, description="Grant the identity that creates the cluster admin access (the deploying CI needs it for the Kubernetes provider); changing it replaces the cluster.")
+    log_retention_days: Annotated[int, _in(LOG_RETENTION_DAYS, "CloudWatch Logs retention periods")] = Field(
+        90, description="Retention of the control-plane log group (all five log types are on).")
+    node_groups: NodeGroupsConfig = Field(default_factory=NodeGroupsConfig, description="The managed node groups.")
+    addon_versions: AddonVersionsConfig = Field(default_factory=AddonVersionsConfig, description="Pinned EKS add-on versions.")
+
+
+class TeamConfig(_Model):
+    name: DnsName = Field(description="Team name: the DAG prefix teams/<name>/ and the dag_id prefix.")
+    owner: TagValue = Field(description="Who answers for the team's DAGs (an e-mail or a handle).")
+    repository: Annotated[str, _matching(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", "must be a GitHub repository as owner/name, like example-org/analytics-dags")] = Field(
+        description="The team's DAG repository; only its CI may assume the team's role.")
+    branch: Annotated[str, _matching(r"[A-Za-z0-9._/-]{1,100}", "must be a git branch name, like main")] = Field(
+        "main", description="The only branch whose CI may publish (GitHub OIDC subject repo:<repository>:ref:refs/heads/<branch>).")
+
+
+class DagStorageConfig(_Model):
+    noncurrent_version_days: int = Field(30, ge=1, le=3650, description="Days an overwritten or deleted DAG version is kept before it expires.")
+    github_oidc_provider_arn: Optional[Annotated[str, _matching(
+        r"arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com",
+        "must be the ARN of the account's GitHub OIDC provider (…:oidc-provider/token.actions.githubusercontent.com)")]] = Field(
+        None, description="The account's existing GitHub Actions OIDC provider; unset creates it (an account holds only one).")
+
+
+class DatabaseConfig(_Model):
+    engine_version: Literal["14", "15", "16", "17"] = Field("16", description="PostgreSQL major version (minor versions upgrade automatically).")
+    instance_class: Annotated[str, AfterValidator(_known_db_instance_class)] = Field(
+        "db.m7g.large", description="RDS instance class; sets max_connections, which the connection alarm is relative to.")
+    allocated_storage_gib: int = Field(50, ge=20, le=65536, alias="allocatedStorageGiB", description="Initial gp3 storage.")
+    max_allocated_storage_gib: int = Field(200, ge=21, le=65536, alias="maxAllocatedStorageGiB", description="Storage autoscaling ceiling, above allocatedStorageGiB.")
+    backup_retention_days: Optional[int] = Field(
+        None, ge=7, le=35, description="Automated backup retention (at least 14 in production).",
+        json_schema_extra={"defaultText": "14 in production, else 7"})
+    multi_az: Optional[bool] = Field(
+        None, description="Standby in another zone (required in production).", json_schema_extra={"defaultText": "true in production, else false"})
+    deletion_protection: Optional[bool] = Field(
+        None, description="Deletion protection, and a final snapshot on delete (required in production).",
+        json_schema_extra={"defaultText": "true in production, else false"})
+    performance_insights_retention_days: Annotated[int, _in(PERFORMANCE_INSIGHTS_RETENTION_DAYS, "Performance Insights retention periods")] = Field(
+        7, description="Performance Insights retention (7 is free).")
+    monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60] = Field(60, description="Enhanced monitoring interval.")
+
+
+class BrokerConfig(_Model):
+    mode: Optional[Literal["elasticache", "in-cluster"]] = Field(
+        None, description="elasticache: a managed replication group that survives a zone loss; in-cluster: the Airflow chart's Redis (not allowed in production).",
+        json_schema_extra={"defaultText": "elasticache in production, else in-cluster"})
+    engine: Literal["valkey", "redis"] = Field("valkey", description="ElastiCache engine (both speak the Redis protocol Celery uses).")
+    engine_version: Annotated[str, _matching(r"\d+\.\d+", "must be a major.minor engine version, like 8.0")] = Field(
+        "8.0", description="ElastiCache engine version.")
+    node_type: Annotated[str, _matching(r"cache\.[a-z0-9]+\.[a-z0-9]+", "must be an ElastiCache node type, like cache.t4g.small")] = Field(
+        "cache.t4g.small", description="ElastiCache node type.")
+    nodes: int = Field(2, ge=2, le=6, description="Nodes of the replication group (a primary and replicas, spread over the zones).")
+
+
+class AlarmsConfig(_Model):
+    cpu_percent: int = Field(80, ge=1, le=100, description="DB CPU utilisation that raises an alarm.")
+    free_storage_gib: int = Field(5, ge=1, le=65536, alias="freeStorageGiB", description="DB free storage below which an alarm is raised (below allocatedStorageGiB).")
+    connections_percent: int = Field(80, ge=1, le=100, description="DB connections, as a percentage of the class's max_connections, that raise an alarm.")
+    freeable_memory_mib: int = Field(256, ge=16, le=1_048_576, alias="freeableMemoryMiB", description="DB freeable memory below which an alarm is raised (below the class's memory).")
+    read_latency_ms: int = Field(20, ge=1, le=10_000, description="DB read latency that raises an alarm.")
+    write_latency_ms: int = Field(20, ge=1, le=10_000, description="DB write latency that raises an alarm.")
+    period_seconds: Literal[60, 300] = Field(60, description="Period of each alarm's datapoints.")
+    evaluation_periods: int = Field(5, ge=1, le=60, description="Consecutive breaching periods before an alarm fires.")
+
+
+class PlatformConfig(_Model):
+    region: Annotated[str, _matching(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d", "must be an AWS region, like eu-west-1")] = Field(
+        alias=REGION_KEY, description="AWS region (the aws provider's own key).")
+    environment: DnsName = Field(description="Environment name, used in resource names and the environment tag.")
+    production: Optional[bool] = Field(
+        None, description="Whether production rules apply (≥3 zones, Multi-AZ, protection, per-zone NAT, ElastiCache broker).",
+        json_schema_extra={"defaultText": "true when environment is prod or production"})
+    owner: TagValue = Field(description="The owning platform team: the owner tag of every resource.")
+    zones: int = Field(3, ge=2, le=6, description="Availability zones to spread over (at least 3 in production).")
+    network: NetworkConfig = Field(default_factory=NetworkConfig, description="The VPC.")
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="The EKS cluster.")
+    teams: list[TeamConfig] = Field(default_factory=list, max_length=200, description="Product teams that publish DAGs.")
+    dag_storage: DagStorageConfig = Field(default_factory=DagStorageConfig, description="The DAG bucket.")
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="The metadata DB.")
+    broker: BrokerConfig = Field(default_factory=BrokerConfig, description="The Celery broker.")
+    alarms: AlarmsConfig = Field(default_factory=AlarmsConfig, description="Metadata DB alarm thresholds.")
+    tags: dict[Annotated[str, _matching(r"(?!aws:)[\w.:/=+\-@ ]{1,128}", "must be a tag key of 1 to 128 characters not starting with aws:")], TagValue] = Field(
+        default_factory=dict, description="Extra tags on every resource (environment, owner and managed-by are set by the program).")
+    protect_stateful_resources: Optional[bool] = Field(
+        None, description="protect=True on the DB, the DAG bucket and the KMS keys (required in production).",
+        json_schema_extra={"defaultText": "true in production, else false"})
+
+    @model_validator(mode="after")
+    def _resolve_environment_defaults(self) -> "PlatformConfig":
+        if self.production is None:
+            self.production = self.environment in PRODUCTION_ENVIRONMENT_NAMES
+        prod = self.production
+        network = self.network
+        if network.existing_vpc_id is None and network.vpc_cidr is None:
+            network.vpc_cidr = "10.0.0.0/16"
+        if network.nat_gateways is None:
+            network.nat_gateways = "per-zone" if prod else "single"
+        db = self.database
+        if db.backup_retention_days is None:
+            db.backup_retention_days = 14 if prod else 7
+        if db.multi_az is None:
+            db.multi_az = prod
+        if db.deletion_protection is None:
+            db.deletion_protection = prod
+        if self.broker.mode is None:
+            self.broker.mode = "elasticache" if prod else "in-cluster"
+        if self.protect_stateful_resources is None:
+            self.protect_stateful_resources = prod
+        return self
+
+    @property
+    def name(self) -> str:
+        """The prefix of every resource name of this environment."""
+        return f"airflow-{self.environment}"
+
+    @property
+    def default_tags(self) -> dict[str, str]:
+        return {**self.tags, "environment": self.environment, "owner": self.owner, "managed-by": "pulumi"}
+
+
+# --- cross-key rules -----------------------------------------------------------------------------
+
+def _cpu_architecture(instance_type: str) -> str:
+    # Graviton families carry a 'g' after the generation digit (m7g, c6gn, t4g, r8g).
+    family = instance_type.split(".")[0]
+    return "arm64" if re.fullmatch(r"[a-z]+\d+g[a-z]*", family) else "x86_64"
+
+
+def node_group_architecture(group: NodeGroupConfig) -> str:
+    return _cpu_architecture(group.instance_types[0])
+
+
+def _check_rules(cfg: PlatformConfig) -> None:
+    prod = cfg.production
+    if prod and cfg.zones < 3:
+        raise ConfigError("zones", "must be at least 3 in production", cfg.zones)
+
+    network = cfg.network
+    if network.existing_vpc_id is not None:
+        if network.vpc_cidr is not None:
+            raise ConfigError("network.vpcCidr", "must be unset when network.existingVpcId is set (the existing VPC keeps its own CIDR)", network.vpc_cidr)
+        if len(network.existing_private_subnet_ids) != cfg.zones:
+            raise ConfigError("network.existingPrivateSubnetIds", f"must list one private subnet per zone, {cfg.zones} in all",
+                              network.existing_private_subnet_ids)
+        if len(set(network.existing_private_subnet_ids)) != len(network.existing_private_subnet_ids):
+            raise ConfigError("network.existingPrivateSubnetIds", "must not list a subnet twice", network.existing_private_subnet_ids)
+    elif network.existing_private_subnet_ids:
+        raise ConfigError("network.existingPrivateSubnetIds", "may only be set together with network.existingVpcId",
+                          network.existing_private_subnet_ids)
+    if prod and network.existing_vpc_id is None and network.nat_gateways != "per-zone":
+        raise ConfigError("network.natGateways", "must be per-zone in production, so losing a zone does not cut the others' egress", network.nat_gateways)
+
+    for group_name in ("system", "workers"):
+        group = getattr(cfg.cluster.node_groups, group_name)
+        key = f"cluster.nodeGroups.{group_name}"
+        if not group.min_size <= group.desired_size <= group.max_size:
+            raise ConfigError(f"{key}.desiredSize", f"must be from minSize ({group.min_size}) to maxSize ({group.max_size})", group.desired_size)
+        architectures = {_cpu_architecture(t) for t in group.instance_types}
+        if len(architectures) > 1:
+            raise ConfigError(f"{key}.instanceTypes", "must all have one CPU architecture (all Graviton or all x86_64), because a node group has one AMI type",
+                              group.instance_types)
+        if prod and group.min_size < cfg.zones:
+            raise ConfigError(f"{key}.minSize", f"must be at least the zone count ({cfg.zones}) in production, so every zone has a node", group.min_size)
+
+    names = [team.name for team in cfg.teams]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise ConfigError(f"teams[{index}].name", "must be unique among the teams", name)
+
+    db = cfg.database
+    if db.max_allocated_storage_gib <= db.allocated_storage_gib:
+        raise ConfigError("database.maxAllocatedStorageGiB", f"must be above database.allocatedStorageGiB ({db.allocated_storage_gib}) so storage can autoscale",
+                          db.max_allocated_storage_gib)
+    if prod:
+        if not db.multi_az:
+            raise ConfigError("database.multiAz", "must be true in production", db.multi_az)
+        if not db.deletion_protection:
+            raise ConfigError("database.deletionProtection", "must be true in production", db.deletion_protection)
+        if db.backup_retention_days < 14:
+            raise ConfigError("database.backupRetentionDays", "must be at least 14 in production", db.backup_retention_days)
+        if cfg.broker.mode != "elasticache":
+            raise ConfigError("broker.mode", "must be elasticache in production, so the broker survives a zone loss", cfg.broker.mode)
+        if not cfg.protect_stateful_resources:
+            raise ConfigError("protectStatefulResources", "must be true in production", cfg.protect_stateful_resources)
+    if cfg.broker.mode == "elasticache" and cfg.broker.nodes > cfg.zones * 2:
+        raise ConfigError("broker.nodes", f"must be at most twice the zone count ({cfg.zones * 2})", cfg.broker.nodes)
+
+    alarms = cfg.alarms
+    if alarms.free_storage_gib >= db.allocated_storage_gib:
+        raise ConfigError("alarms.freeStorageGiB", f"must be below database.allocatedStorageGiB ({db.allocated_storage_gib})", alarms.free_storage_gib)
+    memory_mib = instance_classes.memory_gib(db.instance_class) * 1024
+    if alarms.freeable_memory_mib >= memory_mib:
+        raise ConfigError("alarms.freeableMemoryMiB", f"must be below the memory of {db.instance_class} ({memory_mib} MiB)", alarms.freeable_memory_mib)
+
+    for key in cfg.tags:
+        if key in RESERVED_TAG_KEYS:
+            raise ConfigError(f"tags.{key}", f"is set by the program; the tags {', '.join(RESERVED_TAG_KEYS)} come from environment and owner")
+
+
+# --- turning pydantic's errors into one sentence -------------------------------------------------
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional[...] and Annotated[...] down to the type that decides how a path continues."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin is Union:
+            annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
+        else:
+            return annotation
+
+
+def _locate(loc: tuple) -> tuple[list[str], Any, Any]:
+    """Walk an error location through the models: the key's parts, its FieldInfo and its parent model."""
+    parts: list[str] = []
+    model: Any = PlatformConfig
+    annotation: Any = PlatformConfig
+    field = None
+    for step in loc:
+        if step == "[key]":  # pydantic's marker for "the dict key itself", already named by the step before
+            continue
+        annotation = _unwrap(annotation)
+        origin = get_origin(annotation)
+        if origin is list and isinstance(step, int):
+            parts[-1] += f"[{step}]"
+            annotation = get_args(annotation)[0]
+            continue
+        if origin is dict:
+            parts.append(str(step))
+            annotation = get_args(annotation)[1]
+            continue
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+            parts.append(str(step))
+            field = next((f for n, f in model.model_fields.items() if step in (f.alias, n)), None)
+            annotation = field.annotation if field is not None else None
+            continue
+        parts.append(str(step))
+    return parts, field, model
+
+
+def _numeric_range(field: Any) -> str:
+    metadata = getattr(field, "metadata", [])
+    low = next((m.ge for m in metadata if isinstance(m, annotated_types.Ge)), None)
+    high = next((m.le for m in metadata if isinstance(m, annotated_types.Le)), None)
+    if low is not None and high is not None:
+        return f"an integer from {low} to {high}"
+    if low is not None:
+        return f"an integer of at least {low}"
+    if high is not None:
+        return f"an integer of at most {high}"
+    return "an integer"
+
+
+def _sentence(error: dict) -> ConfigError:
+    parts, field, parent = _locate(error["loc"])
+    key = ".".join(parts)
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "missing":
+        return ConfigError(key, "is required")
+    if kind == "extra_forbidden":
+        known = ", ".join(sorted(f.alias or n for n, f in parent.model_fields.items() if f.alias != REGION_KEY))
+        return ConfigError(key, f"is not a known key; the known keys there are: {known}")
+    if kind == "config":
+        return ConfigError(key, error["msg"], value)
+    if kind.startswith("int") or kind in ("greater_than_equal", "less_than_equal"):
+        return ConfigError(key, f"must be {_numeric_range(field)}", value)
+    phrases = {
+        "bool_type": "must be true or false",
+        "string_type": "must be a string (quote it in YAML)",
+        "list_type": "must be a list",
+        "dict_type": "must be a map of keys to values",
+        "model_type": "must be a map of keys to values",
+        "literal_error": f"must be one of {error.get('ctx', {}).get('expected', '')}",
+        "too_short": f"must have at least {error.get('ctx', {}).get('min_length')} item(s)",
+        "too_long": f"must have at most {error.get('ctx', {}).get('max_length')} item(s)",
+    }
+    return ConfigError(key, phrases.get(kind, error["msg"][0].lower() + error["msg"][1:]), value)
+
+
+# --- entry points --------------------------------------------------------------------------------
+
+def parse(raw: dict[str, Any]) -> PlatformConfig:
+    """Validate a decoded stack config (keys without the project prefix, plus `aws:region`)."""
+    try:
+        cfg = PlatformConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise _sentence(exc.errors()[0]) from None
+    _check_rules(cfg)
+    return cfg
+
+
+def _decode(key: str, text: str) -> Any:
+    """Pulumi hands every value over as a string; objects, lists, numbers and booleans arrive as JSON."""
+    field = PlatformConfig.model_fields.get(key) or next(
+        (f for f in PlatformConfig.model_fields.values() if f.alias == key), None)
+    if field is not None and _unwrap(field.annotation) is str:
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def decode_stack_config(values: dict[str, str]) -> dict[str, Any]:
+    """Turn the engine's config map (`airflow-platform:zones` -> `"3"`) into `parse()`'s input, refusing foreign keys."""
+    raw: dict[str, Any] = {}
+    for full_key, text in values.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace == PROJECT:
+            raw[key] = _decode(key, text)
+        elif full_key == REGION_KEY:
+            raw[REGION_KEY] = text
+        elif namespace == "aws":
+            raise ConfigError(full_key, f"is not read by this program: the only aws key it uses is {REGION_KEY} (give credentials through the environment, for example AWS_PROFILE)")
+    return raw
+
+
+def load() -> PlatformConfig:
+    """Read and validate the running stack's config."""
+    values = pulumi.runtime.get_config_env()
+    return parse(decode_stack_config(values))

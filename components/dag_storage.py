@@ -1,0 +1,135 @@
+"""DAG storage: one bucket for every team's DAGs, a CI role per team that can write only its own prefix,
+and one read-only role for the Airflow pods that sync the bucket.
+
+Each team owns `teams/<team>/`. No marker object is written for it: the prefix exists once the team
+publishes, and a zero-byte "directory" object would only be mirrored into every pod by objinsync.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam
+from components.config import TeamConfig
+from components.kms import customer_managed_key
+
+TEAMS_PREFIX = "teams"
+
+
+def team_prefix(team: str) -> str:
+    return f"{TEAMS_PREFIX}/{team}/"
+
+
+def team_role_name(environment_name: str, team: str) -> str:
+    """A predictable name, so a team's CI can be configured before the stack's outputs are read."""
+    return f"{environment_name}-ci-{team}"
+
+
+@dataclass
+class DagStorageArgs:
+    environment_name: str
+    region: str
+    teams: Sequence[TeamConfig]
+    noncurrent_version_days: int
+    cluster_oidc: iam.OidcIssuer
+    reader_namespace: str
+    reader_service_accounts: Sequence[str]
+    protect: bool
+    github_oidc_provider_arn: Optional[str] = None
+
+
+class DagStorage(pulumi.ComponentResource):
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+    key_arn: pulumi.Output[str]
+    reader_role_arn: pulumi.Output[str]
+    team_role_arns: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: DagStorageArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("airflow-platform:index:DagStorage", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self._args = args
+        key = customer_managed_key(name, "DAG bucket encryption", self, args.protect)
+        self.key_arn = key.arn
+
+        bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=False, opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+        self.bucket_name, self.bucket_arn = bucket.bucket, bucket.arn
+        aws.s3.BucketVersioning(f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption", bucket=bucket.id,
+            # A bucket key cuts KMS requests (and cost) for thousands of small DAG files.
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn},
+                    "bucket_key_enabled": True}], opts=child)
+        public_access_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access-block", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
+            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
+        aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
+        aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.id, policy=self._tls_only_policy(bucket.arn),
+                            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access_block]))
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle", bucket=bucket.id,
+            rules=[
+                {"id": "expire-old-versions", "status": "Enabled", "filter": {"prefix": ""},
+                 "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_version_days},
+                 "expiration": {"expired_object_delete_marker": True}},
+                {"id": "abort-incomplete-uploads", "status": "Enabled", "filter": {"prefix": ""},
+                 "abort_incomplete_multipart_upload": {"days_after_initiation": 7}},
+            ], opts=child)
+
+        github_provider_arn = args.github_oidc_provider_arn or aws.iam.OpenIdConnectProvider(
+            f"{name}-github-oidc", url=f"https://{iam.GITHUB_OIDC_HOST}", client_id_lists=[iam.STS_AUDIENCE], opts=child).arn
+        self.team_role_arns = {team.name: self._team_role(name, team, github_provider_arn, bucket.arn, key.arn)
+                               for team in args.teams}
+
+        reader = aws.iam.Role(
+            f"{name}-reader", assume_role_policy=iam.irsa_trust(args.cluster_oidc, args.reader_namespace, args.reader_service_accounts, self),
+            description="Airflow pods: read the DAG bucket (objinsync)", opts=child)
+        aws.iam.RolePolicy(f"{name}-reader-policy", role=reader.id, policy=self._reader_policy(bucket.arn, key.arn), opts=child)
+        self.reader_role_arn = reader.arn
+
+        self.register_outputs({"bucketName": self.bucket_name, "readerRoleArn": self.reader_role_arn, "teamRoleArns": self.team_role_arns})
+
+    def _via_s3(self) -> dict:
+        # The key may only be used by S3 on the role's behalf, not called directly.
+        return {"test": "StringEquals", "variable": "kms:ViaService", "values": [f"s3.{self._args.region}.amazonaws.com"]}
+
+    def _tls_only_policy(self, bucket_arn: pulumi.Output[str]) -> pulumi.Output[str]:
+        return iam.document([{
+            "sid": "DenyInsecureTransport", "effect": "Deny", "actions": ["s3:*"],
+            "resources": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
+            "principals": [{"type": "*", "identifiers": ["*"]}],
+            "conditions": [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
+        }], self)
+
+    def _team_role(self, name: str, team: TeamConfig, github_provider_arn: pulumi.Input[str],
+                   bucket_arn: pulumi.Output[str], key_arn: pulumi.Output[str]) -> pulumi.Output[str]:
+        prefix = team_prefix(team.name)
+        role = aws.iam.Role(
+            f"{name}-team-{team.name}",
+            name=team_role_name(self._args.environment_name, team.name),
+            assume_role_policy=iam.github_trust(github_provider_arn, team.repository, team.branch, self),
+            description=f"CI of {team.repository}: publish DAGs under {prefix}",
+            max_session_duration=3600,
+            tags={"team": team.name, "team-owner": team.owner},
+            opts=pulumi.ResourceOptions(parent=self))
+        policy = iam.document([
+            {"sid": "ListOwnPrefix", "actions": ["s3:ListBucket"], "resources": [bucket_arn],
+             "conditions": [{"test": "StringLike", "variable": "s3:prefix", "values": [prefix, f"{prefix}*"]}]},
+            {"sid": "WriteOwnPrefix", "actions": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+             "resources": [pulumi.Output.concat(bucket_arn, "/", prefix, "*")]},
+            {"sid": "EncryptWithDagKey", "actions": ["kms:GenerateDataKey", "kms:Decrypt"], "resources": [key_arn],
+             "conditions": [self._via_s3()]},
+        ], self)
+        aws.iam.RolePolicy(f"{name}-team-{team.name}-policy", role=role.id, policy=policy, opts=pulumi.ResourceOptions(parent=self))
+        return role.arn
+
+    def _reader_policy(self, bucket_arn: pulumi.Output[str], key_arn: pulumi.Output[str]) -> pulumi.Output[str]:
+        return iam.document([
+            {"sid": "ListBucket", "actions": ["s3:ListBucket"], "resources": [bucket_arn]},
+            {"sid": "ReadObjects", "actions": ["s3:GetObject"], "resources": [pulumi.Output.concat(bucket_arn, "/*")]},
+            {"sid": "DecryptWithDagKey", "actions": ["kms:Decrypt"], "resources": [key_arn], "conditions": [self._via_s3()]},
+        ], self)

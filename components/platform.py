@@ -1,0 +1,89 @@
+"""Platform: one environment of the Airflow platform, composed from one component per concern.
+
+Every AWS resource is created through one explicit provider whose default tags carry environment, owner and
+managed-by, so no resource can miss them and no resource falls back to an untagged default provider.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components.alarms import Alarms, AlarmsArgs
+from components.broker import Broker, BrokerArgs
+from components.cluster import Cluster, ClusterArgs
+from components.config import PlatformConfig
+from components.dag_storage import DagStorage, DagStorageArgs
+from components.metadata_db import MetadataDatabase, MetadataDatabaseArgs
+from components.network import Network, NetworkArgs
+
+AIRFLOW_NAMESPACE = "airflow"
+# The chart names each component's service account <release>-<component>; the release is "airflow".
+DAG_SYNC_SERVICE_ACCOUNTS = ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker")
+
+
+class Platform(pulumi.ComponentResource):
+    def __init__(self, name: str, config: PlatformConfig, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("airflow-platform:index:Platform", name, None, opts)
+        self.config = config
+        aws_provider = aws.Provider(f"{name}-aws", region=config.region, default_tags={"tags": config.default_tags},
+                                    opts=pulumi.ResourceOptions(parent=self))
+        # Children inherit the provider, and invokes made with parent=self use it too.
+        child = pulumi.ResourceOptions(parent=self, providers={"aws": aws_provider})
+        invoke = pulumi.InvokeOptions(parent=self, provider=aws_provider)
+        partition = aws.get_partition(opts=invoke).partition
+        account_id = aws.get_caller_identity(opts=invoke).account_id
+        protect = bool(config.protect_stateful_resources)
+
+        net = config.network
+        self.network = Network(f"{name}-network", NetworkArgs(
+            region=config.region, zone_count=config.zones, nat_gateways=net.nat_gateways, vpc_cidr=net.vpc_cidr,
+            existing_vpc_id=net.existing_vpc_id, existing_private_subnet_ids=list(net.existing_private_subnet_ids)), opts=child)
+
+        self.cluster = Cluster(f"{name}-cluster", ClusterArgs(
+            cluster_name=name, config=config.cluster, region=config.region, partition=partition, account_id=account_id,
+            vpc_id=self.network.vpc_id, private_subnet_ids=self.network.private_subnet_ids, protect=protect), opts=child)
+
+        self.dag_storage = DagStorage(f"{name}-dags", DagStorageArgs(
+            environment_name=name, region=config.region, teams=config.teams,
+            noncurrent_version_days=config.dag_storage.noncurrent_version_days, cluster_oidc=self.cluster.oidc,
+            reader_namespace=AIRFLOW_NAMESPACE, reader_service_accounts=DAG_SYNC_SERVICE_ACCOUNTS, protect=protect,
+            github_oidc_provider_arn=config.dag_storage.github_oidc_provider_arn), opts=child)
+
+        self.database = MetadataDatabase(f"{name}-db", MetadataDatabaseArgs(
+            config=config.database, partition=partition, vpc_id=self.network.vpc_id, subnet_ids=self.network.private_subnet_ids,
+            client_security_group_id=self.cluster.security_group_id, protect=protect), opts=child)
+
+        self.alarms = Alarms(f"{name}-alarms", AlarmsArgs(
+            thresholds=config.alarms, instance_class=config.database.instance_class, db_identifier=self.database.identifier,
+            partition=partition, account_id=account_id, protect=protect), opts=child)
+
+        self.broker: Optional[Broker] = None
+        if config.broker.mode == "elasticache":
+            self.broker = Broker(f"{name}-broker", BrokerArgs(
+                config=config.broker, zones=self.network.zones, vpc_id=self.network.vpc_id,
+                subnet_ids=self.network.private_subnet_ids, client_security_group_id=self.cluster.security_group_id,
+                protect=protect), opts=child)
+
+        self.register_outputs({})
+
+    def outputs(self) -> dict[str, object]:
+        """The stack outputs: what a person or another stack needs, and nothing secret."""
+        return {
+            "region": self.config.region,
+            "zones": self.network.zones,
+            "vpcId": self.network.vpc_id,
+            "privateSubnetIds": self.network.private_subnet_ids,
+            "clusterName": self.cluster.name,
+            "clusterEndpoint": self.cluster.endpoint,
+            "oidcProviderArn": self.cluster.oidc.provider_arn,
+            "kubeconfig": self.cluster.kubeconfig,
+            "dagBucket": self.dag_storage.bucket_name,
+            "dagReaderRoleArn": self.dag_storage.reader_role_arn,
+            "teamRoleArns": self.dag_storage.team_role_arns,
+            "databaseAddress": self.database.address,
+            "alarmTopicArn": self.alarms.topic_arn,
+            "brokerAddress": self.broker.address if self.broker else "in-cluster",
+        }

@@ -1,0 +1,210 @@
+"""Pulumi mocks that stand in for AWS during the offline plan and the tests.
+
+Resources get the computed attributes AWS would give them (ids, ARNs, endpoints, the cluster's OIDC
+issuer) in AWS's own formats, so code that builds on them (IAM documents, the kubeconfig) sees realistic
+values. Invokes the program makes are answered here; an invoke without an answer fails loudly instead of
+returning an empty result that would hide a mistake.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any, Callable
+
+import pulumi
+
+ACCOUNT_ID = "123456789012"
+PARTITION = "aws"
+
+
+def _hex(seed: str, length: int) -> str:
+    return hashlib.sha1(seed.encode()).hexdigest()[:length]
+
+
+def _one_or_many(values: list[str]) -> str | list[str]:
+    # Like the provider: a single value is written as a string, several as a list.
+    return values[0] if len(values) == 1 else list(values)
+
+
+def render_policy_document(args: dict[str, Any]) -> str:
+    """Render aws.iam.getPolicyDocument's arguments as the provider does: IAM JSON with IAM's element names."""
+    statements = []
+    for statement in args.get("statements", []):
+        out: dict[str, Any] = {}
+        if statement.get("sid"):
+            out["Sid"] = statement["sid"]
+        out["Effect"] = statement.get("effect") or "Allow"
+        for source, element in (("actions", "Action"), ("notActions", "NotAction"),
+                                ("resources", "Resource"), ("notResources", "NotResource")):
+            if statement.get(source):
+                out[element] = _one_or_many(statement[source])
+        for source, element in (("principals", "Principal"), ("notPrincipals", "NotPrincipal")):
+            if statement.get(source):
+                grouped: dict[str, list[str]] = {}
+                for principal in statement[source]:
+                    grouped.setdefault(principal["type"], []).extend(principal["identifiers"])
+                out[element] = "*" if grouped == {"*": ["*"]} else {k: _one_or_many(v) for k, v in grouped.items()}
+        if statement.get("conditions"):
+            conditions: dict[str, dict[str, Any]] = {}
+            for condition in statement["conditions"]:
+                conditions.setdefault(condition["test"], {})[condition["variable"]] = _one_or_many(condition["values"])
+            out["Condition"] = conditions
+        statements.append(out)
+    document: dict[str, Any] = {"Version": args.get("version") or "2012-10-17"}
+    if args.get("policyId"):
+        document["Id"] = args["policyId"]
+    document["Statement"] = statements
+    return json.dumps(document, indent=2)
+
+
+# EC2-style ids: the prefix AWS uses for each resource type.
+_ID_PREFIX = {
+    "aws:ec2/vpc:Vpc": "vpc",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/internetGateway:InternetGateway": "igw",
+    "aws:ec2/eip:Eip": "eipalloc",
+    "aws:ec2/natGateway:NatGateway": "nat",
+    "aws:ec2/routeTable:RouteTable": "rtb",
+    "aws:ec2/securityGroup:SecurityGroup": "sg",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr",
+}
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    """Answers resource registrations and invokes for one region."""
+
+    def __init__(self, region: str, subnet_zones: dict[str, str] | None = None):
+        self.region = region
+        # Existing subnets get zones in the order they are looked up, unless a test pins them.
+        self._subnet_zones = dict(subnet_zones or {})
+        self.zone_names = [f"{region}{letter}" for letter in "abcdef"]
+
+    # --- resources -------------------------------------------------------------------------------
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        inputs = dict(args.inputs)
+        extra = self._computed(args.typ, args.name, inputs)
+        resource_id = extra.pop("id", None) or args.resource_id or f"{args.name}-id"
+        return resource_id, {**inputs, **extra}
+
+    def _physical_name(self, logical: str, inputs: dict, key: str = "name") -> str:
+        return inputs.get(key) or f"{logical}-{_hex(logical, 7)}"
+
+    def _arn(self, service: str, resource: str, regional: bool = True) -> str:
+        region = self.region if regional else ""
+        return f"arn:{PARTITION}:{service}:{region}:{ACCOUNT_ID}:{resource}"
+
+    def _computed(self, typ: str, logical: str, inputs: dict) -> dict:
+        if typ in _ID_PREFIX:
+            return {"id": f"{_ID_PREFIX[typ]}-{_hex(logical, 17)}"}
+        builder = self._builders().get(typ)
+        if builder is not None:
+            return builder(logical, inputs)
+        if typ.startswith("aws:"):
+            service = typ.split(":")[1].split("/")[0]
+            name = self._physical_name(logical, inputs)
+            return {"arn": self._arn(service, f"{typ.split(':')[-1].lower()}/{name}"), "name": name}
+        return {}
+
+    def _builders(self) -> dict[str, Callable[[str, dict], dict]]:
+        return {
+            "aws:s3/bucket:Bucket": self._bucket,
+            "aws:iam/role:Role": self._role,
+            "aws:iam/openIdConnectProvider:OpenIdConnectProvider": self._oidc_provider,
+            "aws:kms/key:Key": self._kms_key,
+            "aws:eks/cluster:Cluster": self._eks_cluster,
+            "aws:rds/instance:Instance": self._db_instance,
+            "aws:elasticache/replicationGroup:ReplicationGroup": self._replication_group,
+            "aws:sns/topic:Topic": self._topic,
+            "aws:cloudwatch/logGroup:LogGroup": self._log_group,
+            "aws:ec2/launchTemplate:LaunchTemplate": self._launch_template,
+            "random:index/randomPassword:RandomPassword": self._random_password,
+        }
+
+    def _bucket(self, logical: str, inputs: dict) -> dict:
+        bucket = inputs.get("bucket") or f"{logical}-{_hex(logical, 7)}".lower()
+        return {"id": bucket, "bucket": bucket, "arn": f"arn:{PARTITION}:s3:::{bucket}",
+                "bucketRegionalDomainName": f"{bucket}.s3.{self.region}.amazonaws.com"}
+
+    def _role(self, logical: str, inputs: dict) -> dict:
+        name = self._physical_name(logical, inputs)
+        return {"id": name, "name": name, "arn": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{name}", "uniqueId": f"AROA{_hex(name, 17).upper()}"}
+
+    def _oidc_provider(self, logical: str, inputs: dict) -> dict:
+        host = inputs["url"].removeprefix("https://")
+        arn = f"arn:{PARTITION}:iam::{ACCOUNT_ID}:oidc-provider/{host}"
+        return {"id": arn, "arn": arn}
+
+    def _kms_key(self, logical: str, inputs: dict) -> dict:
+        digest = _hex(logical, 32)
+        key_id = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+        return {"id": key_id, "keyId": key_id, "arn": self._arn("kms", f"key/{key_id}")}
+
+    def _eks_cluster(self, logical: str, inputs: dict) -> dict:
+        name = self._physical_name(logical, inputs)
+        digest = _hex(name, 32).upper()
+        vpc_config = {**inputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{_hex(name + 'cluster', 17)}",
+                      "vpcId": "vpc-from-subnets"}
+        return {
+            "id": name, "name": name, "arn": self._arn("eks", f"cluster/{name}"),
+            "endpoint": f"https://{digest}.gr7.{self.region}.eks.amazonaws.com",
+            "certificateAuthority": {"data": base64.b64encode(b"offline-plan-ca").decode()},
+            "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{digest}"}]}],
+            "vpcConfig": vpc_config, "status": "ACTIVE",
+        }
+
+    def _db_instance(self, logical: str, inputs: dict) -> dict:
+        identifier = inputs.get("identifier") or f"{logical}-{_hex(logical, 7)}".lower()
+        address = f"{identifier}.{_hex(identifier, 12)}.{self.region}.rds.amazonaws.com"
+        return {"id": identifier, "identifier": identifier, "address": address, "port": 5432,
+                "endpoint": f"{address}:5432", "arn": self._arn("rds", f"db:{identifier}"),
+                "resourceId": f"db-{_hex(identifier, 26).upper()}"}
+
+    def _replication_group(self, logical: str, inputs: dict) -> dict:
+        group_id = inputs.get("replicationGroupId") or f"{logical}-{_hex(logical, 7)}".lower()
+        domain = f"{group_id}.{_hex(group_id, 6)}.{self.region.replace('-', '')[:6]}.cache.amazonaws.com"
+        return {"id": group_id, "replicationGroupId": group_id, "arn": self._arn("elasticache", f"replicationgroup:{group_id}"),
+                "primaryEndpointAddress": f"master.{domain}", "readerEndpointAddress": f"replica.{domain}", "port": 6379}
+
+    def _topic(self, logical: str, inputs: dict) -> dict:
+        name = self._physical_name(logical, inputs)
+        arn = self._arn("sns", name)
+        return {"id": arn, "arn": arn, "name": name}
+
+    def _log_group(self, logical: str, inputs: dict) -> dict:
+        name = self._physical_name(logical, inputs)
+        return {"id": name, "name": name, "arn": self._arn("logs", f"log-group:{name}")}
+
+    def _launch_template(self, logical: str, inputs: dict) -> dict:
+        return {"id": f"lt-{_hex(logical, 17)}", "latestVersion": 1, "arn": self._arn("ec2", f"launch-template/lt-{_hex(logical, 17)}")}
+
+    def _random_password(self, logical: str, inputs: dict) -> dict:
+        # Deterministic and obviously fake; the SDK marks `result` secret, so it never shows in the plan.
+        return {"result": f"offline-{_hex(logical, int(inputs.get('length', 32)) - 8)}"}
+
+    # --- invokes ---------------------------------------------------------------------------------
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        token, params = args.token, args.args
+        if token == "aws:iam/getPolicyDocument:getPolicyDocument":
+            document = render_policy_document(params)
+            return {"id": _hex(document, 10), "json": document, "minifiedJson": json.dumps(json.loads(document), separators=(",", ":"))}
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            short = "".join(part[0] for part in self.region.split("-")[:-1]) + self.region.split("-")[-1]
+            return {"id": self.region, "names": self.zone_names,
+                    "zoneIds": [f"{short}-az{i}" for i in range(1, len(self.zone_names) + 1)]}
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"id": ACCOUNT_ID, "accountId": ACCOUNT_ID, "arn": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:user/offline-plan",
+                    "userId": "AIDAOFFLINEPLAN"}
+        if token == "aws:index/getPartition:getPartition":
+            return {"id": PARTITION, "partition": PARTITION, "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
+        if token == "aws:ec2/getSubnet:getSubnet":
+            subnet_id = params["id"]
+            zone = self._subnet_zones.setdefault(subnet_id, self.zone_names[len(self._subnet_zones) % len(self.zone_names)])
+            return {"id": subnet_id, "availabilityZone": zone, "vpcId": params.get("vpcId", "vpc-existing")}
+        raise NotImplementedError(f"the offline plan has no answer for the invoke {token}")

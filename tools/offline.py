@@ -1,0 +1,221 @@
+"""Run the real program, or one component, under Pulumi's mocks and record every resource it declares.
+
+This is the engine of the offline plan and of the tests. The stack's config reaches the program the way the
+Pulumi CLI hands it over (the `PULUMI_CONFIG` environment variable, every value a string), so `config.load()`
+runs exactly as in `pulumi preview`. `secure:` values cannot be decrypted offline; they become placeholders
+that stay marked secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import runpy
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.mocks import MockMonitor
+
+from components.config import PROJECT, REGION_KEY
+from tools.mocks import PlatformMocks
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_PLACEHOLDER = "offline-plan-placeholder"
+REDACTED = "[secret]"
+
+
+@dataclass
+class Resource:
+    urn: str
+    type: str
+    name: str
+    id: str
+    parent: str
+    provider: str
+    protect: bool
+    custom: bool
+    dependencies: list[str]  # URNs of explicit depends_on
+    inputs: dict[str, Any]  # secrets unwrapped, for tests
+    outputs: dict[str, Any]  # what the mocks computed beyond the inputs
+    secret_inputs: list[str] = field(default_factory=list)
+    secret_outputs: list[str] = field(default_factory=list)
+    redacted_inputs: dict[str, Any] = field(default_factory=dict)  # secrets replaced, for the plan file
+
+    def to_json(self) -> dict[str, Any]:
+        return {"urn": self.urn, "type": self.type, "name": self.name, "id": self.id, "parent": self.parent,
+                "provider": self.provider, "protect": self.protect, "secretInputs": self.secret_inputs,
+                "inputs": self.redacted_inputs,
+                "outputs": {k: REDACTED if k in self.secret_outputs else v for k, v in self.outputs.items()}}
+
+
+@dataclass
+class Plan:
+    stack: str
+    resources: list[Resource]
+    outputs: dict[str, Any]
+    secret_outputs: list[str]
+
+    def of_type(self, typ: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == typ]
+
+    def named(self, name: str) -> Resource:
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources are named {name}")
+        return matches[0]
+
+    def children(self, parent: Resource) -> list[Resource]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def descendants(self, parent: Resource) -> list[Resource]:
+        found, frontier = [], [parent.urn]
+        while frontier:
+            urn = frontier.pop()
+            for resource in self.resources:
+                if resource.parent == urn:
+                    found.append(resource)
+                    frontier.append(resource.urn)
+        return found
+
+    def by_urn(self, urn: str) -> Resource:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stack": self.stack, "resources": [r.to_json() for r in self.resources],
+                "outputs": {k: REDACTED if k in self.secret_outputs else v for k, v in self.outputs.items()}}
+
+
+def _redact(value: Any) -> Any:
+    if rpc.is_rpc_secret(value):
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _unwrap(value: Any, path: str, secrets: list[str]) -> Any:
+    """Drop the secret wrappers so tests can read values, and remember where they were."""
+    if rpc.is_rpc_secret(value):
+        secrets.append(path)
+        return rpc.unwrap_rpc_secret(value)
+    if isinstance(value, dict):
+        return {k: _unwrap(v, f"{path}.{k}" if path else k, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v, f"{path}[{i}]", secrets) for i, v in enumerate(value)]
+    return value
+
+
+class _RecordingMonitor(MockMonitor):
+    """The SDK's mock monitor, also noting each registration's parent, provider and protect flag."""
+
+    def __init__(self, mocks: PlatformMocks):
+        super().__init__(mocks)
+        self.registrations: list[tuple[Any, str]] = []
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        with self._lock:
+            self.registrations.append((request, response.urn))
+        return response
+
+
+@contextlib.contextmanager
+def _engine_config(config: dict[str, str], secret_keys: list[str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")}
+    os.environ["PULUMI_CONFIG"] = json.dumps(config)
+    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(secret_keys)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run(program: Callable[[], Any], config: dict[str, str], stack: str = "test",
+        secret_keys: list[str] | None = None, mocks: PlatformMocks | None = None) -> Plan:
+    """Run `program` under mocks with `config` (engine form: full keys, string values) and return what it declared."""
+    mocks = mocks or PlatformMocks(config.get(REGION_KEY, "eu-west-1"))
+    monitor = _RecordingMonitor(mocks)
+    outputs: dict[str, Any] = {}
+    secret_outputs: list[str] = []
+
+    async def collect_outputs() -> None:
+        for key, value in settings.get_root_resource().outputs.items():
+            output = pulumi.Output.from_input(value)
+            outputs[key] = await output.future()
+            if await output.is_secret():
+                secret_outputs.append(key)
+
+    def body():
+        program()
+        return collect_outputs()
+
+    with _engine_config(config, secret_keys or []):
+        settings.set_root_resource(None)  # a fresh root stack, so exports of an earlier run do not linger
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.test(body)()
+
+    resources = []
+    for request, urn in monitor.registrations:
+        if request.type == "pulumi:pulumi:Stack":
+            continue
+        secrets: list[str] = []
+        wrapped = rpc.deserialize_properties(request.object)
+        inputs = _unwrap(wrapped, "", secrets)
+        state = _unwrap(monitor.resources[urn].state, "", [])
+        resources.append(Resource(
+            urn=urn, type=request.type, name=request.name, id=monitor.resources[urn].id or "", parent=request.parent,
+            provider=request.provider, protect=bool(request.protect), custom=bool(request.custom),
+            dependencies=list(request.dependencies), inputs=inputs,
+            outputs={k: v for k, v in state.items() if inputs.get(k) != v}, secret_inputs=secrets,
+            secret_outputs=list(request.additionalSecretOutputs), redacted_inputs=_redact(wrapped)))
+    resources.sort(key=lambda r: r.urn)
+    return Plan(stack=stack, resources=resources, outputs=outputs, secret_outputs=sorted(secret_outputs))
+
+
+def engine_values(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """A stack file's `config:` map in the form the CLI passes to the program: strings, JSON for structures."""
+    values, secret_keys = {}, []
+    for key, value in config.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[key] = SECRET_PLACEHOLDER
+            secret_keys.append(key)
+        elif isinstance(value, (dict, list)):
+            values[key] = json.dumps(value)
+        elif isinstance(value, bool):
+            values[key] = "true" if value else "false"
+        else:
+            values[key] = str(value)
+    return values, secret_keys
+
+
+def stack_file(stack: str) -> Path:
+    return ROOT / f"Pulumi.{stack}.yaml"
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    document = yaml.safe_load(path.read_text()) or {}
+    return document.get("config") or {}
+
+
+def run_stack_config(config: dict[str, Any], stack: str, mocks: PlatformMocks | None = None) -> Plan:
+    """Run `__main__.py` for a stack config given as the stack file's `config:` map."""
+    values, secret_keys = engine_values(config)
+    return run(lambda: runpy.run_path(str(ROOT / "__main__.py")), values, stack=stack, secret_keys=secret_keys, mocks=mocks)
+
+
+def run_stack(stack: str, path: Path | None = None) -> Plan:
+    """Run `__main__.py` for `Pulumi.<stack>.yaml` (or the stack file at `path`)."""
+    return run_stack_config(read_stack_file(path or stack_file(stack)), stack)

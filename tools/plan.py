@@ -1,0 +1,206 @@
+"""The offline plan: run the program for a stack under mocks, print what it would build, write it as JSON.
+
+    python -m tools.plan [STACK]          # Pulumi.<STACK>.yaml, default dev
+    python -m tools.plan --file PATH     # any stack file; the stack name comes from Pulumi.<name>.yaml
+
+No AWS account and no Pulumi CLI are needed. Exit status: 0 planned, 2 the stack's config was refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from components.config import ConfigError
+from tools.offline import ROOT, Plan, Resource, run_stack, stack_file
+
+BUILD = ROOT / "build"
+
+# The settings worth a person's glance, per resource type (paths into the resource's inputs).
+KEY_SETTINGS: dict[str, list[str]] = {
+    "aws:ec2/vpc:Vpc": ["cidrBlock"],
+    "aws:ec2/subnet:Subnet": ["availabilityZone", "cidrBlock", "mapPublicIpOnLaunch"],
+    "aws:ec2/natGateway:NatGateway": ["subnetId"],
+    "aws:ec2/routeTable:RouteTable": ["routes"],
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ["serviceName", "vpcEndpointType"],
+    "aws:kms/key:Key": ["enableKeyRotation", "deletionWindowInDays"],
+    "aws:kms/alias:Alias": ["name"],
+    "aws:cloudwatch/logGroup:LogGroup": ["name", "retentionInDays", "kmsKeyId"],
+    "aws:eks/cluster:Cluster": ["name", "version", "vpcConfig.endpointPrivateAccess", "vpcConfig.endpointPublicAccess",
+                                "vpcConfig.publicAccessCidrs", "encryptionConfig.provider.keyArn", "enabledClusterLogTypes",
+                                "accessConfig.authenticationMode"],
+    "aws:eks/nodeGroup:NodeGroup": ["instanceTypes", "capacityType", "amiType", "scalingConfig", "labels", "subnetIds"],
+    "aws:ec2/launchTemplate:LaunchTemplate": ["blockDeviceMappings", "metadataOptions.httpTokens",
+                                              "metadataOptions.httpPutResponseHopLimit"],
+    "aws:eks/addon:Addon": ["addonName", "addonVersion", "serviceAccountRoleArn"],
+    "aws:eks/accessEntry:AccessEntry": ["principalArn"],
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": ["policyArn"],
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": ["url"],
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ["role", "policyArn"],
+    "aws:s3/bucketVersioning:BucketVersioning": ["versioningConfiguration.status"],
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": ["rules"],
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                                               "restrictPublicBuckets"],
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ["rule.objectOwnership"],
+    "aws:rds/instance:Instance": ["engine", "engineVersion", "instanceClass", "multiAz", "allocatedStorage", "maxAllocatedStorage",
+                                  "storageType", "storageEncrypted", "kmsKeyId", "publiclyAccessible", "backupRetentionPeriod",
+                                  "deletionProtection", "skipFinalSnapshot", "performanceInsightsEnabled", "monitoringInterval",
+                                  "password"],
+    "aws:rds/parameterGroup:ParameterGroup": ["family", "parameters"],
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ["fromPort", "referencedSecurityGroupId"],
+    "aws:elasticache/replicationGroup:ReplicationGroup": [
+        "engine", "engineVersion", "nodeType", "numCacheClusters", "preferredCacheClusterAzs", "automaticFailoverEnabled",
+        "multiAzEnabled", "transitEncryptionEnabled", "atRestEncryptionEnabled", "kmsKeyId", "authToken"],
+    "aws:sns/topic:Topic": ["kmsMasterKeyId"],
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ["metricName", "statistic", "comparisonOperator", "threshold", "evaluationPeriods",
+                                               "alarmActions", "okActions"],
+    "pulumi:providers:aws": ["region", "defaultTags.tags"],
+}
+# Components in the order the platform composes them.
+COMPONENT_ORDER = ["pulumi:providers:aws", "Network", "Cluster", "DagStorage", "MetadataDatabase", "Alarms", "Broker"]
+
+
+def _get(inputs: dict, path: str) -> Any:
+    value: Any = inputs
+    for part in path.split("."):
+        if isinstance(value, str) and value.startswith("{"):  # provider inputs arrive JSON-encoded
+            value = json.loads(value)
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+class _Namer:
+    """Shows ids and ARNs of other resources by their resource name, which a person can find in the plan."""
+
+    def __init__(self, plan: Plan):
+        self.names: dict[str, str] = {}
+        for resource in plan.resources:
+            for value in (resource.id, resource.outputs.get("arn"), resource.outputs.get("keyId")):
+                if isinstance(value, str) and len(value) > 8:
+                    self.names[value] = resource.name
+            if resource.type == "aws:eks/cluster:Cluster":
+                # EKS creates this group itself; nodes and pods use it.
+                self.names[resource.outputs["vpcConfig"]["clusterSecurityGroupId"]] = f"security group of {resource.name}"
+
+    def replace_in(self, text: str) -> str:
+        """Name the ARNs inside a policy line; longest first, so an ARN is never cut by a shorter one."""
+        for value in sorted((v for v in self.names if v.startswith("arn:")), key=len, reverse=True):
+            text = text.replace(value, f"<{self.names[value]}>")
+        return text
+
+    def show(self, value: Any) -> str:
+        if isinstance(value, str):
+            return f"<{self.names[value]}>" if value in self.names else value
+        if isinstance(value, list):
+            return "[" + ", ".join(self.show(v) for v in value) + "]"
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{k}: {self.show(v)}" for k, v in value.items()) + "}"
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))  # the wire format has only floats
+        return json.dumps(value)
+
+
+def _policy_summary(document: str) -> str:
+    """One line per statement: effect, actions, resources, and who (for trust policies)."""
+    lines = []
+    for statement in json.loads(document)["Statement"]:
+        actions = statement.get("Action")
+        principal = statement.get("Principal")
+        who = ""
+        if isinstance(principal, dict):
+            who = " by " + ", ".join(f"{v}" for v in principal.values())
+        conditions = statement.get("Condition", {})
+        when = "; ".join(f"{var} {test} {vals}" for test, pairs in conditions.items() for var, vals in pairs.items())
+        resources = statement.get("Resource", "")
+        lines.append(f"{statement['Effect']} {actions}{' on ' + str(resources) if resources else ''}{who}"
+                     f"{' when ' + when if when else ''}")
+    return "\n".join(lines)
+
+
+def _settings(resource: Resource, namer: _Namer) -> list[str]:
+    if resource.type == "aws:iam/role:Role":
+        return ["trust: " + namer.replace_in(line) for line in _policy_summary(resource.inputs["assumeRolePolicy"]).splitlines()]
+    if resource.type in ("aws:iam/rolePolicy:RolePolicy", "aws:s3/bucketPolicy:BucketPolicy"):
+        return [namer.replace_in(line) for line in _policy_summary(resource.inputs["policy"]).splitlines()]
+    shown = []
+    for path in KEY_SETTINGS.get(resource.type, []):
+        value = _get(resource.inputs, path)
+        if value is None:
+            continue
+        secret = any(p == path or p.startswith(path + ".") for p in resource.secret_inputs)
+        shown.append(f"{path}={'[secret]' if secret else namer.show(value)}")
+    return [", ".join(shown)] if shown else []
+
+
+def render(plan: Plan) -> str:
+    namer = _Namer(plan)
+    lines = [f"Offline plan of stack '{plan.stack}': {len(plan.resources)} resources (mocked AWS, nothing created)"]
+    roots = [r for r in plan.resources if r.type == "airflow-platform:index:Platform"]
+    for platform in roots:
+        lines.append(f"zones: {', '.join(plan.outputs.get('zones', []))}")
+        def rank(resource: Resource) -> int:
+            kind = resource.type.split(":")[-1]
+            return COMPONENT_ORDER.index(kind) if kind in COMPONENT_ORDER else (
+                0 if resource.type in COMPONENT_ORDER else len(COMPONENT_ORDER))
+
+        for component in sorted(plan.children(platform), key=rank):
+            members = plan.descendants(component)
+            kind = component.type.split(":")[-1]
+            lines.append("")
+            lines.append(f"{kind} {component.name} ({len(members) or 1} resources)")
+            for resource in members or [component]:
+                short = resource.type.split(":")[-1]
+                flag = "  [protected]" if resource.protect else ""
+                lines.append(f"  {short} {resource.name}{flag}")
+                if resource.type == "aws:iam/role:Role" and resource.inputs.get("name"):
+                    lines.append(f"      name={resource.inputs['name']}")
+                lines.extend(f"      {setting}" for setting in _settings(resource, namer))
+    lines.append("")
+    lines.append("outputs:")
+    for key, value in plan.outputs.items():
+        shown = "[secret]" if key in plan.secret_outputs else ("(kubeconfig, exec: aws eks get-token)" if key == "kubeconfig" else json.dumps(value))
+        lines.append(f"  {key}: {shown}")
+    return "\n".join(lines)
+
+
+def write(plan: Plan) -> Path:
+    directory = BUILD / plan.stack
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "resources.json"
+    path.write_text(json.dumps(plan.to_json(), indent=2, sort_keys=True))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.splitlines()[0])
+    parser.add_argument("stack", nargs="?", default="dev", help="stack name: plans Pulumi.<stack>.yaml (default dev)")
+    parser.add_argument("--file", type=Path, help="plan this stack file instead (named Pulumi.<stack>.yaml)")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary line")
+    options = parser.parse_args(argv)
+
+    path = options.file or stack_file(options.stack)
+    stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml") if options.file else options.stack
+    if not path.is_file():
+        print(f"No stack file {path}: create it, or name one of: "
+              + ", ".join(sorted(p.name[7:-5] for p in ROOT.glob("Pulumi.*.yaml"))), file=sys.stderr)
+        return 2
+    try:
+        plan = run_stack(stack, path)
+    except ConfigError as error:
+        print(f"{path.name}: {error}", file=sys.stderr)
+        return 2
+    text = render(plan)
+    print(text.splitlines()[0] if options.quiet else text)
+    print(f"\nfull resource list: {write(plan).relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
