@@ -40,10 +40,6 @@ def is_known(instance_class: str) -> bool:
     return instance_class in MEMORY_GIB
 
 
-def is_burstable(instance_class: str) -> bool:
-    return instance_class.split(".")[1] in _BURSTABLE_FAMILIES
-
-
 def memory_gib(instance_class: str) -> int:
     return MEMORY_GIB[instance_class]
 

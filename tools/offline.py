@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import runpy
 import threading
@@ -41,6 +42,7 @@ class Resource:
     protect: bool
     custom: bool
     dependencies: list[str]  # URNs of explicit depends_on
+    ignore_changes: list[str]
     inputs: dict[str, Any]  # secrets unwrapped, for tests
     outputs: dict[str, Any]  # what the mocks computed beyond the inputs
     secret_inputs: list[str] = field(default_factory=list)
@@ -60,6 +62,7 @@ class Plan:
     resources: list[Resource]
     outputs: dict[str, Any]
     secret_outputs: list[str]
+    warnings: list[str]  # what the program logged as warnings or errors (deprecations, for example)
 
     def of_type(self, typ: str) -> list[Resource]:
         return [r for r in self.resources if r.type == typ]
@@ -128,6 +131,15 @@ class _RecordingMonitor(MockMonitor):
         return response
 
 
+class _Collector(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @contextlib.contextmanager
 def _engine_config(config: dict[str, str], secret_keys: list[str]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")}
@@ -162,9 +174,12 @@ def run(program: Callable[[], Any], config: dict[str, str], stack: str = "test",
         program()
         return collect_outputs()
 
+    logger = logging.getLogger(f"offline-plan-{stack}")
+    logger.propagate = False
+    logger.handlers[:] = [_Collector()]
     with _engine_config(config, secret_keys or []):
         settings.set_root_resource(None)  # a fresh root stack, so exports of an earlier run do not linger
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
         pulumi.runtime.test(body)()
 
     resources = []
@@ -178,11 +193,12 @@ def run(program: Callable[[], Any], config: dict[str, str], stack: str = "test",
         resources.append(Resource(
             urn=urn, type=request.type, name=request.name, id=monitor.resources[urn].id or "", parent=request.parent,
             provider=request.provider, protect=bool(request.protect), custom=bool(request.custom),
-            dependencies=list(request.dependencies), inputs=inputs,
+            dependencies=list(request.dependencies), ignore_changes=list(request.ignoreChanges), inputs=inputs,
             outputs={k: v for k, v in state.items() if inputs.get(k) != v}, secret_inputs=secrets,
             secret_outputs=list(request.additionalSecretOutputs), redacted_inputs=_redact(wrapped)))
     resources.sort(key=lambda r: r.urn)
-    return Plan(stack=stack, resources=resources, outputs=outputs, secret_outputs=sorted(secret_outputs))
+    return Plan(stack=stack, resources=resources, outputs=outputs, secret_outputs=sorted(secret_outputs),
+                warnings=logger.handlers[0].messages)
 
 
 def engine_values(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:

@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     text = render(plan)
     print(text.splitlines()[0] if options.quiet else text)
-    print(f"\nfull resource list: {write(plan).relative_to(ROOT)}")
+    written = write(plan)
+    print(f"\nfull resource list: {written.relative_to(ROOT) if written.is_relative_to(ROOT) else written}")
     return 0
 
 

@@ -1,0 +1,43 @@
+"""Shared fixtures: the real stack files, run as the whole program under mocks, once per session."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+import pytest
+
+from components.config import PlatformConfig, decode_stack_config, parse
+from tools.offline import Plan, engine_values, read_stack_file, run_stack_config, stack_file
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """A private copy of a stack file's `config:` map, safe to mutate."""
+    return copy.deepcopy(read_stack_file(stack_file(stack)))
+
+
+def typed_config(config: dict[str, Any]) -> PlatformConfig:
+    """The typed config for a stack file's `config:` map, through the same decoding as a real run."""
+    return parse(decode_stack_config(engine_values(config)[0]))
+
+
+@pytest.fixture(scope="session")
+def dev_plan() -> Plan:
+    return run_stack_config(stack_config("dev"), "dev")
+
+
+@pytest.fixture(scope="session")
+def prod_plan() -> Plan:
+    return run_stack_config(stack_config("prod"), "prod")
+
+
+@pytest.fixture
+def plan_with() -> Callable[..., Plan]:
+    """Plan a stack file with some keys changed: plan_with("prod", {"airflow-platform:zones": 4})."""
+
+    def run(stack: str, changes: dict[str, Any]) -> Plan:
+        config = stack_config(stack)
+        config.update(changes)
+        return run_stack_config(config, stack)
+
+    return run

@@ -1,0 +1,216 @@
+"""Tests the typed stack config: defaults, environment rules, and the one-sentence refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.config import ConfigError, PlatformConfig, decode_stack_config, parse
+
+MINIMAL = {"aws:region": "eu-west-1", "environment": "dev", "owner": "data-platform"}
+PROD_READY = {
+    "aws:region": "eu-west-1", "environment": "prod", "owner": "data-platform", "zones": 3,
+    "cluster": {"nodeGroups": {"system": {"minSize": 3, "desiredSize": 3}, "workers": {"minSize": 3, "desiredSize": 3}}},
+}
+TEAM = {"name": "analytics", "owner": "analytics@example.com", "repository": "example-org/analytics-dags"}
+
+
+def refusal(raw: dict) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse(raw)
+    return str(caught.value)
+
+
+class TestDefaults:
+    """Tests what an almost empty stack gets."""
+
+    def test_minimal_non_production_defaults(self):
+        """A stack with only region, environment and owner gets the documented non-production defaults."""
+        cfg = parse(MINIMAL)
+        assert (cfg.production, cfg.zones, cfg.network.vpc_cidr, cfg.network.nat_gateways) == (False, 3, "10.0.0.0/16", "single")
+        assert (cfg.database.multi_az, cfg.database.deletion_protection, cfg.database.backup_retention_days) == (False, False, 7)
+        assert (cfg.broker.mode, cfg.protect_stateful_resources, cfg.teams) == ("in-cluster", False, [])
+        assert cfg.cluster.node_groups.workers.instance_types == ["m6i.xlarge"]
+
+    @pytest.mark.parametrize("environment", ["prod", "production"])
+    def test_production_defaults(self, environment):
+        """An environment named prod or production gets the production defaults without further keys."""
+        cfg = parse({**PROD_READY, "environment": environment})
+        assert cfg.production is True
+        assert (cfg.network.nat_gateways, cfg.database.multi_az, cfg.database.deletion_protection) == ("per-zone", True, True)
+        assert (cfg.database.backup_retention_days, cfg.broker.mode, cfg.protect_stateful_resources) == (14, "elasticache", True)
+
+    def test_production_flag_overrides_the_name(self):
+        """production: true applies the production rules to an environment of any name."""
+        cfg = parse({**PROD_READY, "environment": "live", "production": True})
+        assert (cfg.name, cfg.database.multi_az) == ("airflow-live", True)
+
+    def test_partial_node_group_keeps_other_defaults(self):
+        """Setting one key of a node group leaves that group's other defaults in place."""
+        cfg = parse({**MINIMAL, "cluster": {"nodeGroups": {"workers": {"maxSize": 30}}}})
+        workers = cfg.cluster.node_groups.workers
+        assert (workers.max_size, workers.min_size, workers.instance_types) == (30, 2, ["m6i.xlarge"])
+
+    def test_default_tags(self):
+        """Every resource is tagged with environment, owner and managed-by, plus the stack's own tags."""
+        cfg = parse({**MINIMAL, "tags": {"cost-center": "cc-42"}})
+        assert cfg.default_tags == {"cost-center": "cc-42", "environment": "dev", "owner": "data-platform", "managed-by": "pulumi"}
+
+
+REFUSALS = [
+    ("unknown-key", {"zonez": 3},
+     "Config key 'airflow-platform:zonez' is not a known key; the known keys there are: alarms, broker, cluster, dagStorage, "
+     "database, environment, network, owner, production, protectStatefulResources, tags, teams, zones."),
+    ("unknown-nested-key", {"cluster": {"nodeGroups": {"gpu": {}}}},
+     "Config key 'airflow-platform:cluster.nodeGroups.gpu' is not a known key; the known keys there are: system, workers."),
+    ("string-for-integer", {"zones": "3"}, "Config key 'airflow-platform:zones' must be an integer from 2 to 6 (got \"3\")."),
+    ("word-for-boolean", {"database": {"multiAz": "yes"}}, "Config key 'airflow-platform:database.multiAz' must be true or false (got \"yes\")."),
+    ("number-for-string", {"cluster": {"kubernetesVersion": 1.33}},
+     "Config key 'airflow-platform:cluster.kubernetesVersion' must be a string (quote it in YAML) (got 1.33)."),
+    ("map-for-list", {"teams": {"name": "a"}}, "Config key 'airflow-platform:teams' must be a list (got {'name': 'a'})."),
+    ("zones-above-range", {"zones": 7}, "Config key 'airflow-platform:zones' must be an integer from 2 to 6 (got 7)."),
+    ("zones-below-range", {"zones": 1}, "Config key 'airflow-platform:zones' must be an integer from 2 to 6 (got 1)."),
+    ("node-count-out-of-range", {"cluster": {"nodeGroups": {"workers": {"maxSize": 0}}}},
+     "Config key 'airflow-platform:cluster.nodeGroups.workers.maxSize' must be an integer from 1 to 500 (got 0)."),
+    ("backups-below-seven", {"database": {"backupRetentionDays": 3}},
+     "Config key 'airflow-platform:database.backupRetentionDays' must be an integer from 7 to 35 (got 3)."),
+    ("cidr-with-host-bits", {"network": {"vpcCidr": "10.0.0.1/16"}},
+     "Config key 'airflow-platform:network.vpcCidr' must be an IPv4 network in CIDR form with no host bits set, like 10.0.0.0/16 (got \"10.0.0.1/16\")."),
+    ("cidr-not-a-cidr", {"network": {"vpcCidr": "ten-oh"}},
+     "Config key 'airflow-platform:network.vpcCidr' must be an IPv4 network in CIDR form with no host bits set, like 10.0.0.0/16 (got \"ten-oh\")."),
+    ("cidr-public", {"network": {"vpcCidr": "8.8.0.0/16"}},
+     "Config key 'airflow-platform:network.vpcCidr' must be a private IPv4 network from /16 to /20, like 10.0.0.0/16 (got \"8.8.0.0/16\")."),
+    ("cidr-too-small", {"network": {"vpcCidr": "10.0.0.0/24"}},
+     "Config key 'airflow-platform:network.vpcCidr' must be a private IPv4 network from /16 to /20, like 10.0.0.0/16 (got \"10.0.0.0/24\")."),
+    ("endpoint-open-to-world", {"cluster": {"endpointPublicAccessCidrs": ["203.0.113.0/24", "0.0.0.0/0"]}},
+     "Config key 'airflow-platform:cluster.endpointPublicAccessCidrs[1]' must not open the API endpoint to the whole internet "
+     "(0.0.0.0/0 or ::/0); list your own CIDR blocks (got \"0.0.0.0/0\")."),
+    ("team-name-not-dns-safe", {"teams": [{**TEAM, "name": "Data_Science"}]},
+     "Config key 'airflow-platform:teams[0].name' must be a DNS-safe name: lower-case letters, digits and '-', starting with a letter, "
+     "at most 32 characters (got \"Data_Science\")."),
+    ("duplicate-team", {"teams": [TEAM, {**TEAM, "repository": "example-org/other"}]},
+     "Config key 'airflow-platform:teams[1].name' must be unique among the teams (got \"analytics\")."),
+    ("team-without-repository", {"teams": [{"name": "analytics", "owner": "a@example.com"}]},
+     "Config key 'airflow-platform:teams[0].repository' is required."),
+    ("team-repository-not-owner-slash-name", {"teams": [{**TEAM, "repository": "analytics-dags"}]},
+     "Config key 'airflow-platform:teams[0].repository' must be a GitHub repository as owner/name, like example-org/analytics-dags "
+     "(got \"analytics-dags\")."),
+    ("unknown-db-class", {"database": {"instanceClass": "db.x2g.large"}},
+     "Config key 'airflow-platform:database.instanceClass' must be an RDS class of the t3, t4g, m5-m8 or r5-r8 families, "
+     "like db.t4g.medium or db.m7g.large (got \"db.x2g.large\")."),
+    ("desired-outside-min-max", {"cluster": {"nodeGroups": {"workers": {"minSize": 5}}}},
+     "Config key 'airflow-platform:cluster.nodeGroups.workers.desiredSize' must be from minSize (5) to maxSize (10) (got 2)."),
+    ("mixed-architectures", {"cluster": {"nodeGroups": {"system": {"instanceTypes": ["m7g.large", "m6i.large"]}}}},
+     "Config key 'airflow-platform:cluster.nodeGroups.system.instanceTypes' must all have one CPU architecture (all Graviton or all x86_64), "
+     "because a node group has one AMI type (got ['m7g.large', 'm6i.large'])."),
+    ("storage-ceiling-not-above", {"database": {"allocatedStorageGiB": 100, "maxAllocatedStorageGiB": 100}},
+     "Config key 'airflow-platform:database.maxAllocatedStorageGiB' must be above database.allocatedStorageGiB (100) so storage can autoscale (got 100)."),
+    ("free-storage-alarm-above-storage", {"alarms": {"freeStorageGiB": 60}},
+     "Config key 'airflow-platform:alarms.freeStorageGiB' must be below database.allocatedStorageGiB (50) (got 60)."),
+    ("memory-alarm-above-class-memory", {"database": {"instanceClass": "db.t4g.micro"}, "alarms": {"freeableMemoryMiB": 2048}},
+     "Config key 'airflow-platform:alarms.freeableMemoryMiB' must be below the memory of db.t4g.micro (1024 MiB) (got 2048)."),
+    ("log-retention-not-offered", {"cluster": {"logRetentionDays": 10}},
+     "Config key 'airflow-platform:cluster.logRetentionDays' must be one of the CloudWatch Logs retention periods: 1, 3, 5, 7, 14, 30, 60, "
+     "90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653 (got 10)."),
+    ("broker-mode-unknown", {"broker": {"mode": "rabbitmq"}},
+     "Config key 'airflow-platform:broker.mode' must be one of 'elasticache' or 'in-cluster' (got \"rabbitmq\")."),
+    ("reserved-tag", {"tags": {"owner": "someone"}},
+     "Config key 'airflow-platform:tags.owner' is set by the program; the tags environment, owner, managed-by come from environment and owner."),
+    ("aws-tag-key", {"tags": {"aws:team": "x"}},
+     "Config key 'airflow-platform:tags.aws:team' must be a tag key of 1 to 128 characters not starting with aws: (got \"aws:team\")."),
+    ("old-kubernetes", {"cluster": {"kubernetesVersion": "1.28"}},
+     "Config key 'airflow-platform:cluster.kubernetesVersion' must be an EKS Kubernetes version 1.30 or newer, written like \"1.33\" (got \"1.28\")."),
+    ("subnets-without-vpc", {"network": {"existingPrivateSubnetIds": ["subnet-0123456789abcdef0"]}},
+     "Config key 'airflow-platform:network.existingPrivateSubnetIds' may only be set together with network.existingVpcId "
+     "(got ['subnet-0123456789abcdef0'])."),
+    ("existing-vpc-wrong-subnet-count", {"network": {"existingVpcId": "vpc-0123456789abcdef0", "existingPrivateSubnetIds": ["subnet-0123456789abcdef0"]}},
+     "Config key 'airflow-platform:network.existingPrivateSubnetIds' must list one private subnet per zone, 3 in all (got ['subnet-0123456789abcdef0'])."),
+    ("broker-nodes-beyond-zones", {"zones": 2, "broker": {"mode": "elasticache", "nodes": 5}},
+     "Config key 'airflow-platform:broker.nodes' must be at most twice the zone count (4) (got 5)."),
+    ("existing-vpc-and-cidr", {"network": {"existingVpcId": "vpc-0123456789abcdef0", "vpcCidr": "10.0.0.0/16"}},
+     "Config key 'airflow-platform:network.vpcCidr' must be unset when network.existingVpcId is set (the existing VPC keeps its own CIDR) (got \"10.0.0.0/16\")."),
+]
+
+
+class TestRefusals:
+    """Tests that bad input stops the run with one sentence naming the key and what is allowed."""
+
+    @pytest.mark.parametrize("change, sentence", [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS])
+    def test_refused_with_sentence(self, change, sentence):
+        """The exact sentence for each kind of mistake."""
+        assert refusal({**MINIMAL, **change}) == sentence
+
+    def test_missing_region(self):
+        """The region is the aws provider's own key, and it is required."""
+        assert refusal({"environment": "dev", "owner": "x"}) == "Config key 'aws:region' is required."
+
+    def test_refusal_is_a_clean_pulumi_error(self):
+        """ConfigError is a pulumi.RunError, which Pulumi prints without a traceback."""
+        import pulumi
+
+        assert issubclass(ConfigError, pulumi.RunError)
+
+
+PRODUCTION_REFUSALS = [
+    ("fewer-than-three-zones", {"zones": 2}, "Config key 'airflow-platform:zones' must be at least 3 in production (got 2)."),
+    ("without-multi-az", {"database": {"multiAz": False}}, "Config key 'airflow-platform:database.multiAz' must be true in production (got false)."),
+    ("without-deletion-protection", {"database": {"deletionProtection": False}},
+     "Config key 'airflow-platform:database.deletionProtection' must be true in production (got false)."),
+    ("short-backups", {"database": {"backupRetentionDays": 7}},
+     "Config key 'airflow-platform:database.backupRetentionDays' must be at least 14 in production (got 7)."),
+    ("single-nat", {"network": {"natGateways": "single"}},
+     "Config key 'airflow-platform:network.natGateways' must be per-zone in production, so losing a zone does not cut the others' egress (got \"single\")."),
+    ("in-cluster-broker", {"broker": {"mode": "in-cluster"}},
+     "Config key 'airflow-platform:broker.mode' must be elasticache in production, so the broker survives a zone loss (got \"in-cluster\")."),
+    ("unprotected", {"protectStatefulResources": False},
+     "Config key 'airflow-platform:protectStatefulResources' must be true in production (got false)."),
+    ("node-group-below-zone-count", {"cluster": {"nodeGroups": {"system": {"minSize": 2, "desiredSize": 3}}}},
+     "Config key 'airflow-platform:cluster.nodeGroups.system.minSize' must be at least the zone count (3) in production, so every zone has a node (got 2)."),
+]
+
+
+class TestProductionRules:
+    """Tests the rules that only production stacks must follow."""
+
+    def test_prod_ready_config_passes(self):
+        """The reference production config used below is itself valid."""
+        assert parse(PROD_READY).production is True
+
+    @pytest.mark.parametrize("change, sentence", [r[1:] for r in PRODUCTION_REFUSALS], ids=[r[0] for r in PRODUCTION_REFUSALS])
+    def test_production_refusal(self, change, sentence):
+        """Each production rule is enforced with its own sentence."""
+        raw = {**PROD_READY, **change}
+        if "cluster" in change:
+            raw["cluster"] = change["cluster"]
+        assert refusal(raw) == sentence
+
+    @pytest.mark.parametrize("change", [r[1] for r in PRODUCTION_REFUSALS], ids=[r[0] for r in PRODUCTION_REFUSALS])
+    def test_same_settings_allowed_outside_production(self, change):
+        """Outside production the same settings are accepted."""
+        parse({**PROD_READY, "environment": "staging", **change})
+
+
+class TestEngineDecoding:
+    """Tests turning the engine's string-valued config map into typed input."""
+
+    def test_scalars_and_objects_are_decoded(self):
+        """Numbers, booleans and objects arrive as JSON text; names stay strings even when they look like numbers."""
+        raw = decode_stack_config({
+            "aws:region": "eu-west-1", "airflow-platform:environment": "dev", "airflow-platform:owner": "1234",
+            "airflow-platform:zones": "2", "airflow-platform:production": "false",
+            "airflow-platform:database": '{"multiAz": true}',
+        })
+        assert raw == {"aws:region": "eu-west-1", "environment": "dev", "owner": "1234", "zones": 2, "production": False,
+                       "database": {"multiAz": True}}
+        assert isinstance(parse(raw), PlatformConfig)
+
+    def test_foreign_aws_key_refused(self):
+        """aws:* keys other than the region would be ignored by the explicit provider, so they are refused."""
+        with pytest.raises(ConfigError) as caught:
+            decode_stack_config({"aws:region": "eu-west-1", "aws:profile": "admin"})
+        assert str(caught.value) == (
+            "Config key 'aws:profile' is not read by this program: the only aws key it uses is aws:region "
+            "(give credentials through the environment, for example AWS_PROFILE).")
+
+    def test_other_namespaces_ignored(self):
+        """Keys of other packages (for example pulumi:*) are not ours to judge."""
+        assert decode_stack_config({"pulumi:disable-default-providers": '["*"]'}) == {}

@@ -1,0 +1,61 @@
+"""Tests the offline plan command: what it prints, what it writes, and how it refuses."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tools import plan as plan_cli
+from tools.mocks import render_policy_document
+
+
+@pytest.fixture
+def build_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(plan_cli, "BUILD", tmp_path / "build")
+    return tmp_path / "build"
+
+
+def test_dev_plan_printed_and_written(build_dir, capsys, dev_plan):
+    """The dev plan lists each component in build order with its key settings, and writes every resource as JSON."""
+    assert plan_cli.main(["dev"]) == 0
+    out = capsys.readouterr().out
+    headers = [line.split(" ")[0] for line in out.splitlines() if line and not line.startswith(" ") and "(" in line and "resources)" in line]
+    assert headers == ["aws", "Network", "Cluster", "DagStorage", "MetadataDatabase", "Alarms"]
+    assert "zones: eu-west-1a, eu-west-1b" in out
+    assert "instanceClass=db.t4g.medium" in out and "multiAz=false" in out and "password=[secret]" in out
+    assert "encryptionConfig.provider.keyArn=<airflow-dev-cluster-key>" in out
+    written = json.loads((build_dir / "dev" / "resources.json").read_text())
+    assert len(written["resources"]) == len(dev_plan.resources)
+    [db] = [r for r in written["resources"] if r["type"] == "aws:rds/instance:Instance"]
+    assert db["inputs"]["password"] == "[secret]"
+
+
+def test_refused_stack_file_exits_2_with_the_sentence(build_dir, capsys, tmp_path):
+    """A stack file with a bad key prints the one sentence and exits with status 2, writing nothing."""
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text(yaml.safe_dump({"config": {"aws:region": "eu-west-1", "airflow-platform:environment": "broken",
+                                               "airflow-platform:owner": "x", "airflow-platform:zones": 9}}))
+    assert plan_cli.main(["--file", str(path)]) == 2
+    assert capsys.readouterr().err.strip() == "Pulumi.broken.yaml: Config key 'airflow-platform:zones' must be an integer from 2 to 6 (got 9)."
+    assert not (build_dir / "broken").exists()
+
+
+def test_unknown_stack_names_the_known_ones(build_dir, capsys):
+    """Asking for a stack without a file names the stacks that exist."""
+    assert plan_cli.main(["staging"]) == 2
+    err = capsys.readouterr().err
+    assert "Pulumi.staging.yaml" in err and err.strip().endswith("name one of: dev, prod")
+
+
+def test_policy_rendering_matches_iam_grammar():
+    """The mocked getPolicyDocument writes IAM's element names, one value as a string, several as a list."""
+    document = json.loads(render_policy_document({"statements": [{
+        "sid": "A", "actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::b/*", "arn:aws:s3:::c/*"],
+        "principals": [{"type": "AWS", "identifiers": ["arn:aws:iam::1:root"]}],
+        "conditions": [{"test": "StringEquals", "variable": "k", "values": ["v"]},
+                       {"test": "StringEquals", "variable": "j", "values": ["w", "x"]}]}]}))
+    assert document == {"Version": "2012-10-17", "Statement": [{
+        "Sid": "A", "Effect": "Allow", "Action": "s3:GetObject", "Resource": ["arn:aws:s3:::b/*", "arn:aws:s3:::c/*"],
+        "Principal": {"AWS": "arn:aws:iam::1:root"}, "Condition": {"StringEquals": {"k": "v", "j": ["w", "x"]}}}]}
