@@ -54,6 +54,8 @@ class Broker(pulumi.ComponentResource):
 
         group = aws.elasticache.ReplicationGroup(
             f"{name}-group",
+            # Named, not generated: a generated suffix would push long environment names past AWS's 40 characters.
+            replication_group_id=name,
             description="Airflow Celery broker",
             engine=cfg.engine,
             engine_version=cfg.engine_version,

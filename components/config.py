@@ -122,6 +122,10 @@ def _kubernetes_version(value: str) -> str:
 
 DnsName = Annotated[str, _matching(r"[a-z]([a-z0-9-]{0,30}[a-z0-9])?",
                                    "must be a DNS-safe name: lower-case letters, digits and '-', starting with a letter, at most 32 characters")]
+# Short enough that every name built from it fits AWS's limits (an IAM role name is at most 64 characters:
+# airflow-<environment>-ci-<team> with a 32-character team name).
+EnvironmentName = Annotated[str, _matching(r"[a-z]([a-z0-9-]{0,18}[a-z0-9])?",
+                                           "must be a DNS-safe name: lower-case letters, digits and '-', starting with a letter, at most 20 characters")]
 TagValue = Annotated[str, _matching(r"[\w.:/=+\-@ ]{1,256}",
                                     "must be 1 to 256 letters, digits, spaces or any of . : / = + - @ _")]
 InstanceType = Annotated[str, _matching(r"[a-z][a-z0-9-]*\.[a-z0-9]+", "must be an EC2 instance type, like m6i.large")]
@@ -204,13 +208,13 @@ class ClusterConfig(_Model):
     creator_admin: bool = Field(
         True, description="Grant the identity that creates the cluster admin access (the deploying CI needs it for the Kubernetes provider); changing it replaces the cluster.")
     log_retention_days: Annotated[int, _in(LOG_RETENTION_DAYS, "CloudWatch Logs retention periods")] = Field(
-        90, description="Retention of the control-plane log group (all five log types are on).")
+        90, description="Retention of the control-plane log group (all five log types are on); one of CloudWatch's values: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653.")
     node_groups: NodeGroupsConfig = Field(default_factory=NodeGroupsConfig, description="The managed node groups.")
     addon_versions: AddonVersionsConfig = Field(default_factory=AddonVersionsConfig, description="Pinned EKS add-on versions.")
 
 
 class TeamConfig(_Model):
-    name: DnsName = Field(description="Team name: the DAG prefix teams/<name>/ and the dag_id prefix.")
+    name: DnsName = Field(description="Team name, DNS-safe (a-z, 0-9, '-'; at most 32): the DAG prefix teams/<name>/ and the dag_id prefix.")
     owner: TagValue = Field(description="Who answers for the team's DAGs (an e-mail or a handle).")
     repository: Annotated[str, _matching(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", "must be a GitHub repository as owner/name, like example-org/analytics-dags")] = Field(
         description="The team's DAG repository; only its CI may assume the team's role.")
@@ -241,7 +245,7 @@ class DatabaseConfig(_Model):
         None, description="Deletion protection, and a final snapshot on delete (required in production).",
         json_schema_extra={"defaultText": "true in production, else false"})
     performance_insights_retention_days: Annotated[int, _in(PERFORMANCE_INSIGHTS_RETENTION_DAYS, "Performance Insights retention periods")] = Field(
-        7, description="Performance Insights retention (7 is free).")
+        7, description="Performance Insights retention: 7 (free), a multiple of 31 up to 713, or 731.")
     monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60] = Field(60, description="Enhanced monitoring interval.")
 
 
@@ -271,7 +275,7 @@ class AlarmsConfig(_Model):
 class PlatformConfig(_Model):
     region: Annotated[str, _matching(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d", "must be an AWS region, like eu-west-1")] = Field(
         alias=REGION_KEY, description="AWS region (the aws provider's own key).")
-    environment: DnsName = Field(description="Environment name, used in resource names and the environment tag.")
+    environment: EnvironmentName = Field(description="Environment name, DNS-safe (a-z, 0-9, '-'; at most 20): resource names start airflow-<environment>, and it is the environment tag.")
     production: Optional[bool] = Field(
         None, description="Whether production rules apply (≥3 zones, Multi-AZ, protection, per-zone NAT, ElastiCache broker).",
         json_schema_extra={"defaultText": "true when environment is prod or production"})

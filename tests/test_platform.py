@@ -103,6 +103,19 @@ class TestRefusal:
         assert Counting.registered == 0
 
 
+def test_longest_names_fit_aws_limits(plan_with):
+    """With the longest environment and team names allowed, the names AWS limits stay within those limits."""
+    environment, team = "e" * 20, "t" * 32
+    plan = plan_with("prod", {"airflow-platform:environment": environment, "airflow-platform:production": True,
+                              "airflow-platform:teams": [{"name": team, "owner": "o", "repository": "o/r"}]})
+    [role] = [r for r in plan.of_type("aws:iam/role:Role") if r.name.endswith(team)]
+    assert len(role.inputs["name"]) == 64
+    [group] = plan.of_type("aws:elasticache/replicationGroup:ReplicationGroup")
+    assert len(group.inputs["replicationGroupId"]) <= 40
+    # Generated IAM role names add 8 characters to the logical name and must stay within 64.
+    assert max(len(r.name) + 8 for r in plan.of_type("aws:iam/role:Role") if "name" not in r.inputs) <= 64
+
+
 def test_fifty_teams_cost_two_resources_each(plan_with, prod_plan):
     """Each team adds exactly its role and its policy, so many teams stay cheap to plan and to run."""
     teams = [{"name": f"team-{i:02d}", "owner": f"t{i}@example.com", "repository": f"example-org/team-{i:02d}-dags"} for i in range(50)]

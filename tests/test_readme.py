@@ -1,0 +1,19 @@
+"""Tests that the README documents every config key exactly as the models define it."""
+
+from tools.config_reference import README, readme_with_table
+
+
+def test_configuration_reference_is_current():
+    """The README's table equals the one generated from components/config.py (regenerate with --write)."""
+    text = README.read_text()
+    assert readme_with_table(text) == text
+
+
+def test_every_stack_file_key_is_documented():
+    """Each top-level key the stack files use has a row in the table."""
+    from tests.conftest import stack_config
+
+    text = README.read_text()
+    for stack in ("dev", "prod"):
+        for key in stack_config(stack):
+            assert f"| `{key}` |" in text
