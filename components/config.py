@@ -87,11 +87,11 @@ def _is_private_ipv4_network(value: str) -> str:
 
 def _is_public_access_cidr(value: str) -> str:
     try:
-        network = ipaddress.ip_network(value)
+        network = ipaddress.IPv4Network(value)
     except ValueError:
-        raise PydanticCustomError("config", "must be a CIDR block with no host bits set, like 203.0.113.0/24")
+        raise PydanticCustomError("config", "must be an IPv4 CIDR block with no host bits set, like 203.0.113.0/24")
     if network.prefixlen == 0:
-        raise PydanticCustomError("config", "must not open the API endpoint to the whole internet (0.0.0.0/0 or ::/0); list your own CIDR blocks")
+        raise PydanticCustomError("config", "must not open the API endpoint to the whole internet (0.0.0.0/0); list your own CIDR blocks")
     return value
 
 
@@ -110,6 +110,8 @@ def _known_db_instance_class(value: str) -> str:
             "config",
             "must be an RDS class of the t3, t4g, m5-m8 or r5-r8 families, like db.t4g.medium or db.m7g.large",
         )
+    if not instance_classes.supports_performance_insights(value):
+        raise PydanticCustomError("config", "must support Performance Insights, which db.t3 and db.t4g micro and small do not")
     return value
 
 

@@ -40,6 +40,12 @@ def is_known(instance_class: str) -> bool:
     return instance_class in MEMORY_GIB
 
 
+def supports_performance_insights(instance_class: str) -> bool:
+    """RDS for PostgreSQL offers Performance Insights on every listed class but the smallest burstable ones."""
+    family, size = instance_class.split(".")[1:]
+    return not (family in _BURSTABLE_FAMILIES and size in ("micro", "small"))
+
+
 def memory_gib(instance_class: str) -> int:
     return MEMORY_GIB[instance_class]
 

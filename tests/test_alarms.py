@@ -28,8 +28,8 @@ class TestThresholds:
         }
 
     @pytest.mark.parametrize("instance_class, percent, threshold", [
-        ("db.t4g.micro", 80, 89), ("db.r7g.large", 50, 901), ("db.r7g.4xlarge", 90, 4500)],
-        ids=["micro-80", "r7g.large-50", "capped-90"])
+        ("db.t4g.medium", 80, 360), ("db.r7g.large", 50, 901), ("db.r7g.4xlarge", 90, 4500)],
+        ids=["t4g.medium-80", "r7g.large-50", "capped-90"])
     def test_connections_follow_the_class(self, instance_class, percent, threshold):
         """The connection threshold is the configured percentage of the class's max_connections."""
         [alarm] = [a for a in db_alarms(AlarmsConfig(connections_percent=percent), instance_class) if a.key == "connections"]

@@ -83,7 +83,7 @@ REFUSALS = [
      "Config key 'airflow-platform:network.vpcCidr' must be a private IPv4 network from /16 to /20, like 10.0.0.0/16 (got \"10.0.0.0/24\")."),
     ("endpoint-open-to-world", {"cluster": {"endpointPublicAccessCidrs": ["203.0.113.0/24", "0.0.0.0/0"]}},
      "Config key 'airflow-platform:cluster.endpointPublicAccessCidrs[1]' must not open the API endpoint to the whole internet "
-     "(0.0.0.0/0 or ::/0); list your own CIDR blocks (got \"0.0.0.0/0\")."),
+     "(0.0.0.0/0); list your own CIDR blocks (got \"0.0.0.0/0\")."),
     ("team-name-not-dns-safe", {"teams": [{**TEAM, "name": "Data_Science"}]},
      "Config key 'airflow-platform:teams[0].name' must be a DNS-safe name: lower-case letters, digits and '-', starting with a letter, "
      "at most 32 characters (got \"Data_Science\")."),
@@ -106,8 +106,14 @@ REFUSALS = [
      "Config key 'airflow-platform:database.maxAllocatedStorageGiB' must be above database.allocatedStorageGiB (100) so storage can autoscale (got 100)."),
     ("free-storage-alarm-above-storage", {"alarms": {"freeStorageGiB": 60}},
      "Config key 'airflow-platform:alarms.freeStorageGiB' must be below database.allocatedStorageGiB (50) (got 60)."),
-    ("memory-alarm-above-class-memory", {"database": {"instanceClass": "db.t4g.micro"}, "alarms": {"freeableMemoryMiB": 2048}},
-     "Config key 'airflow-platform:alarms.freeableMemoryMiB' must be below the memory of db.t4g.micro (1024 MiB) (got 2048)."),
+    ("memory-alarm-above-class-memory", {"database": {"instanceClass": "db.t4g.medium"}, "alarms": {"freeableMemoryMiB": 4096}},
+     "Config key 'airflow-platform:alarms.freeableMemoryMiB' must be below the memory of db.t4g.medium (4096 MiB) (got 4096)."),
+    ("db-class-without-insights", {"database": {"instanceClass": "db.t4g.small"}},
+     "Config key 'airflow-platform:database.instanceClass' must support Performance Insights, which db.t3 and db.t4g micro and small do not "
+     "(got \"db.t4g.small\")."),
+    ("endpoint-cidr-not-ipv4", {"cluster": {"endpointPublicAccessCidrs": ["2001:db8::/32"]}},
+     "Config key 'airflow-platform:cluster.endpointPublicAccessCidrs[0]' must be an IPv4 CIDR block with no host bits set, like 203.0.113.0/24 "
+     "(got \"2001:db8::/32\")."),
     ("log-retention-not-offered", {"cluster": {"logRetentionDays": 10}},
      "Config key 'airflow-platform:cluster.logRetentionDays' must be one of the CloudWatch Logs retention periods: 1, 3, 5, 7, 14, 30, 60, "
      "90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653 (got 10)."),

@@ -102,3 +102,10 @@ class TestInstanceClasses:
     def test_unknown_classes_are_not_guessed(self):
         """Only listed classes are known; the config refuses the others."""
         assert not instance_classes.is_known("db.x2g.large")
+
+    @pytest.mark.parametrize("instance_class, supported", [
+        ("db.t4g.micro", False), ("db.t3.small", False), ("db.t4g.medium", True), ("db.m7g.large", True)],
+        ids=["t4g.micro", "t3.small", "t4g.medium", "m7g.large"])
+    def test_performance_insights_availability(self, instance_class, supported):
+        """The smallest burstable classes lack Performance Insights, which the platform always turns on."""
+        assert instance_classes.supports_performance_insights(instance_class) is supported

@@ -9,6 +9,7 @@ import yaml
 
 from tools import plan as plan_cli
 from tools.mocks import render_policy_document
+from tools.offline import SECRET_PLACEHOLDER, engine_values
 
 
 @pytest.fixture
@@ -59,3 +60,10 @@ def test_policy_rendering_matches_iam_grammar():
     assert document == {"Version": "2012-10-17", "Statement": [{
         "Sid": "A", "Effect": "Allow", "Action": "s3:GetObject", "Resource": ["arn:aws:s3:::b/*", "arn:aws:s3:::c/*"],
         "Principal": {"AWS": "arn:aws:iam::1:root"}, "Condition": {"StringEquals": {"k": "v", "j": ["w", "x"]}}}]}
+
+
+def test_stack_file_values_reach_the_program_as_the_cli_passes_them():
+    """Scalars become strings, structures JSON, and secure values placeholders marked secret."""
+    values, secret_keys = engine_values({"a:n": 3, "a:b": True, "a:m": {"k": [1]}, "a:s": {"secure": "v1:abc"}})
+    assert values == {"a:n": "3", "a:b": "true", "a:m": '{"k": [1]}', "a:s": SECRET_PLACEHOLDER}
+    assert secret_keys == ["a:s"]

@@ -86,9 +86,6 @@ class Plan:
                     frontier.append(resource.urn)
         return found
 
-    def by_urn(self, urn: str) -> Resource:
-        return next(r for r in self.resources if r.urn == urn)
-
     def to_json(self) -> dict[str, Any]:
         return {"stack": self.stack, "resources": [r.to_json() for r in self.resources],
                 "outputs": {k: REDACTED if k in self.secret_outputs else v for k, v in self.outputs.items()}}
@@ -117,7 +114,7 @@ def _unwrap(value: Any, path: str, secrets: list[str]) -> Any:
 
 
 class _RecordingMonitor(MockMonitor):
-    """The SDK's mock monitor, also noting each registration's parent, provider and protect flag."""
+    """The SDK's mock monitor, also keeping each registration request (parent, provider, protect, depends_on...)."""
 
     def __init__(self, mocks: PlatformMocks):
         super().__init__(mocks)
