@@ -15,13 +15,12 @@ import pulumi_kubernetes as k8s
 from components import iam
 from components.config import ClusterConfig, NodeGroupConfig, node_group_architecture
 from components.kms import customer_managed_key
+from components.names import POOL_LABEL
 
 CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 NODE_POLICIES = ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy"]
 EBS_CSI_NAMESPACE, EBS_CSI_SERVICE_ACCOUNT = "kube-system", "ebs-csi-controller-sa"
-# The label that tells the Airflow components which pool to run on.
-POOL_LABEL = "airflow-platform/pool"
 _AMI_TYPES = {"x86_64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
 
 

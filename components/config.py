@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
-from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
+from typing import Annotated, Any, Collection, Literal, Optional, Union, get_args, get_origin
 
 import annotated_types
 import pulumi
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components import instance_classes
+from components import capacity, instance_classes
 
 PROJECT = "airflow-platform"
 REGION_KEY = "aws:region"
@@ -36,6 +37,9 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 # The values RDS accepts for Performance Insights retention: 7 days (free) or whole months up to 2 years.
 PERFORMANCE_INSIGHTS_RETENTION_DAYS = (7, *(31 * months for months in range(1, 24)), 731)
 MIN_KUBERNETES_MINOR = 30
+# Keys whose values must be Pulumi secrets, with a harmless example of each (the offline plan uses it when the
+# stack file holds the key's ciphertext, which only the real stack can decrypt).
+SECRET_KEYS = {"slackWebhookUrl": "https://hooks.slack.com/services/T00000000/B00000000/offlineplanexample"}
 
 
 class ConfigError(pulumi.RunError):
@@ -112,6 +116,12 @@ def _known_db_instance_class(value: str) -> str:
         )
     if not instance_classes.supports_performance_insights(value):
         raise PydanticCustomError("config", "must support Performance Insights, which db.t3 and db.t4g micro and small do not")
+    return value
+
+
+def _slack_webhook(value: SecretStr) -> SecretStr:
+    if not re.fullmatch(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+", value.get_secret_value()):
+        raise PydanticCustomError("config", "must be a Slack incoming-webhook URL (https://hooks.slack.com/services/<ids>)")
     return value
 
 
@@ -274,6 +284,111 @@ class AlarmsConfig(_Model):
     evaluation_periods: int = Field(5, ge=1, le=60, description="Consecutive breaching periods before an alarm fires.")
 
 
+def _cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5 or not all(re.fullmatch(r"[\d*/,\-]+", f) for f in fields):
+        raise PydanticCustomError("config", "must be a five-field cron schedule, like \"0 3 * * 0\"")
+    return value
+
+
+ImageReference = Annotated[str, _matching(
+    r"[a-z0-9.\-/:]+(:(?!latest$)[\w.\-]+|@sha256:[0-9a-f]{64})",
+    "must be an image with a pinned tag (not latest) or digest, like 123456789012.dkr.ecr.eu-west-1.amazonaws.com/objinsync:2.5.0")]
+
+
+class ImageConfig(_Model):
+    repository: Annotated[str, _matching(r"[a-z0-9.\-/:]+", "must be an image repository, like apache/airflow")] = Field(
+        "apache/airflow", description="Airflow image repository (mirror it into ECR for production).")
+    tag: Annotated[str, _matching(r"3\.\d+\.\d+(-python3\.\d+)?", "must be an Airflow 3 image tag, like 3.1.7 or 3.1.7-python3.12")] = Field(
+        "3.1.7", description="Airflow image tag; its version is also the chart's airflowVersion.")
+
+    @property
+    def airflow_version(self) -> str:
+        return self.tag.split("-")[0]
+
+
+class WorkersConfig(_Model):
+    """Celery workers: size, recycling and KEDA autoscaling."""
+
+    concurrency: int = Field(8, ge=1, le=128, description="Celery worker_concurrency: task slots per worker (KEDA divides by it).")
+    max_tasks_per_child: int = Field(100, ge=1, le=100_000, description="Celery worker_max_tasks_per_child: a pool process is replaced after this many tasks.")
+    max_memory_per_child_kib: int = Field(786_432, ge=65_536, le=67_108_864, alias="maxMemoryPerChildKiB",
+                                          description="Celery worker_max_memory_per_child (KiB): a pool process above it is replaced after its task.")
+    cpu_millicores: int = Field(2000, ge=250, le=64_000, description="CPU request of a worker pod.")
+    memory_gib: int = Field(8, ge=1, le=512, alias="memoryGiB", description="Memory request and limit of a worker pod (above concurrency × maxMemoryPerChildKiB).")
+    min_replicas: Optional[int] = Field(None, ge=0, le=500, description="KEDA minReplicaCount: workers kept when idle.",
+                                        json_schema_extra={"defaultText": "2 in production, else 1"})
+    max_replicas: int = Field(10, ge=1, le=500, description="KEDA maxReplicaCount (× concurrency at most core parallelism).")
+    polling_interval_seconds: int = Field(5, ge=1, le=300, description="KEDA pollingInterval.")
+    cooldown_seconds: Optional[int] = Field(None, ge=1, le=86_400, description="KEDA cooldownPeriod, at least the workers' termination grace period.",
+                                            json_schema_extra={"defaultText": "termination grace period + 60"})
+
+
+class ReplicasConfig(_Model):
+    """Replicas of the Airflow control plane (at least 2 of scheduler and API server in production)."""
+
+    scheduler: Optional[int] = Field(None, ge=1, le=10, description="Scheduler replicas.", json_schema_extra={"defaultText": "2 in production, else 1"})
+    api_server: Optional[int] = Field(None, ge=1, le=20, description="API server replicas.", json_schema_extra={"defaultText": "2 in production, else 1"})
+    triggerer: Optional[int] = Field(None, ge=1, le=10, description="Triggerer replicas.", json_schema_extra={"defaultText": "2 in production, else 1"})
+    dag_processor: Optional[int] = Field(None, ge=1, le=10, description="DAG processor replicas.", json_schema_extra={"defaultText": "2 in production, else 1"})
+
+
+class PgBouncerConfig(_Model):
+    enabled: Optional[bool] = Field(None, description="Put the chart's PgBouncer between Airflow and the DB (KEDA still connects directly).",
+                                    json_schema_extra={"defaultText": "true in production, else false"})
+    replicas: Optional[int] = Field(None, ge=1, le=10, description="PgBouncer replicas.", json_schema_extra={"defaultText": "2 in production, else 1"})
+    max_client_conn: int = Field(1000, ge=10, le=100_000, description="Client connections one PgBouncer accepts.")
+    pool_size: int = Field(20, ge=1, le=1000, description="Server connections one PgBouncer opens to the DB.")
+
+
+class DagSyncConfig(_Model):
+    image: ImageReference = Field(description="objinsync image, pinned (mirror it into your registry: the upstream project publishes no reliable tags).")
+    interval_seconds: int = Field(30, ge=5, le=300, description="Seconds between the sidecar's syncs (new DAGs appear within this).")
+
+
+class TaskPodsConfig(_Model):
+    """The namespace where KubernetesPodOperator tasks run."""
+
+    namespace: DnsName = Field("airflow-tasks", description="Namespace of KubernetesPodOperator pods.")
+    quota_cpu: int = Field(32, ge=1, le=10_000, description="ResourceQuota: CPU cores all task pods may request together.")
+    quota_memory_gib: int = Field(128, ge=1, le=100_000, alias="quotaMemoryGiB", description="ResourceQuota: memory all task pods may request together.")
+    quota_pods: int = Field(100, ge=1, le=10_000, description="ResourceQuota: task pods at once.")
+    default_cpu_millicores: int = Field(500, ge=10, le=64_000, description="LimitRange: CPU request of a container that sets none.")
+    default_memory_mib: int = Field(512, ge=16, le=1_048_576, alias="defaultMemoryMiB", description="LimitRange: memory request and limit of a container that sets none.")
+
+
+class DatabaseCleanupConfig(_Model):
+    schedule: Annotated[str, AfterValidator(_cron)] = Field("0 3 * * 0", description="When the databaseCleanup CronJob runs airflow db clean.")
+    retention_days: int = Field(90, ge=1, le=3650, description="Rows older than this are archived and deleted.")
+
+
+class AirflowConfig(_Model):
+    image: ImageConfig = Field(default_factory=ImageConfig, description="The Airflow image.")
+    executor: Literal["CeleryExecutor", "CeleryExecutor,KubernetesExecutor"] = Field(
+        "CeleryExecutor", description="CeleryExecutor, or CeleryExecutor,KubernetesExecutor to also run chosen tasks as pods.")
+    parallelism: int = Field(128, ge=1, le=100_000, description="core.parallelism: task instances one scheduler runs at once.")
+    longest_task_minutes: int = Field(60, ge=1, le=1440, description="The longest task's run time; workers get 1.5 × this to finish on shutdown.")
+    workers: WorkersConfig = Field(default_factory=WorkersConfig, description="Celery workers.")
+    replicas: ReplicasConfig = Field(default_factory=ReplicasConfig, description="Control-plane replicas.")
+    api_server_workers: int = Field(4, ge=1, le=64, description="API server worker processes per replica ([api] workers).")
+    sql_alchemy_pool_size: int = Field(5, ge=1, le=100, description="[database] sql_alchemy_pool_size of each Airflow process.")
+    sql_alchemy_max_overflow: int = Field(10, ge=0, le=100, description="[database] sql_alchemy_max_overflow of each Airflow process.")
+    pgbouncer: PgBouncerConfig = Field(default_factory=PgBouncerConfig, description="PgBouncer.")
+    dag_delivery: Literal["objinsync", "efs"] = Field(
+        "objinsync", description="objinsync: an init container and a sidecar per pod; efs: one objinsync writer into an EFS volume every pod mounts.")
+    dag_sync: DagSyncConfig = Field(description="The objinsync containers.")
+    task_pods: TaskPodsConfig = Field(default_factory=TaskPodsConfig, description="KubernetesPodOperator namespace.")
+    database_cleanup: DatabaseCleanupConfig = Field(default_factory=DatabaseCleanupConfig, description="The chart's databaseCleanup CronJob.")
+    log_retention_days: int = Field(30, ge=1, le=3650, description="Days task logs are kept under the DAG bucket's logs/ prefix.")
+    secrets_prefix: Annotated[str, _matching(r"[a-z0-9][a-z0-9/_-]{0,40}", "must be a Secrets Manager name prefix, like airflow")] = Field(
+        "airflow", description="Connections are read from <prefix>/connections/*, variables from <prefix>/variables/*.")
+
+    @property
+    def worker_grace_seconds(self) -> int:
+        """1.5 × the longest task, so a worker that is asked to stop lets its running tasks finish."""
+        return math.ceil(self.longest_task_minutes * 60 * 3 / 2)
+
+
 class PlatformConfig(_Model):
     region: Annotated[str, _matching(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d", "must be an AWS region, like eu-west-1")] = Field(
         alias=REGION_KEY, description="AWS region (the aws provider's own key).")
@@ -290,6 +405,10 @@ class PlatformConfig(_Model):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="The metadata DB.")
     broker: BrokerConfig = Field(default_factory=BrokerConfig, description="The Celery broker.")
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig, description="Metadata DB alarm thresholds.")
+    airflow: AirflowConfig = Field(description="Airflow, its workers and its chart release.")
+    slack_webhook_url: Optional[Annotated[SecretStr, AfterValidator(_slack_webhook)]] = Field(
+        None, description="Secret. The company Slack incoming webhook, stored as the Airflow connection platform_slack in Secrets Manager; "
+                          "set it with `pulumi config set --secret airflow-platform:slackWebhookUrl <url>`. Unset: no Slack connection.")
     tags: dict[Annotated[str, _matching(r"(?!aws:)[\w.:/=+\-@ ]{1,128}", "must be a tag key of 1 to 128 characters not starting with aws:")], TagValue] = Field(
         default_factory=dict, description="Extra tags on every resource (environment, owner and managed-by are set by the program).")
     protect_stateful_resources: Optional[bool] = Field(
@@ -317,6 +436,19 @@ class PlatformConfig(_Model):
             self.broker.mode = "elasticache" if prod else "in-cluster"
         if self.protect_stateful_resources is None:
             self.protect_stateful_resources = prod
+        airflow = self.airflow
+        two_in_production = 2 if prod else 1
+        for component in ("scheduler", "api_server", "triggerer", "dag_processor"):
+            if getattr(airflow.replicas, component) is None:
+                setattr(airflow.replicas, component, two_in_production)
+        if airflow.workers.min_replicas is None:
+            airflow.workers.min_replicas = two_in_production
+        if airflow.workers.cooldown_seconds is None:
+            airflow.workers.cooldown_seconds = airflow.worker_grace_seconds + 60
+        if airflow.pgbouncer.enabled is None:
+            airflow.pgbouncer.enabled = prod
+        if airflow.pgbouncer.replicas is None:
+            airflow.pgbouncer.replicas = two_in_production
         return self
 
     @property
@@ -403,9 +535,50 @@ def _check_rules(cfg: PlatformConfig) -> None:
     if alarms.freeable_memory_mib >= memory_mib:
         raise ConfigError("alarms.freeableMemoryMiB", f"must be below the memory of {db.instance_class} ({memory_mib} MiB)", alarms.freeable_memory_mib)
 
+    _check_airflow_rules(cfg)
+
     for key in cfg.tags:
         if key in RESERVED_TAG_KEYS:
             raise ConfigError(f"tags.{key}", f"is set by the program; the tags {', '.join(RESERVED_TAG_KEYS)} come from environment and owner")
+
+
+def _check_airflow_rules(cfg: PlatformConfig) -> None:
+    airflow, workers = cfg.airflow, cfg.airflow.workers
+    if workers.min_replicas > workers.max_replicas:
+        raise ConfigError("airflow.workers.minReplicas", f"must be at most airflow.workers.maxReplicas ({workers.max_replicas})", workers.min_replicas)
+    if workers.cooldown_seconds < airflow.worker_grace_seconds:
+        raise ConfigError("airflow.workers.cooldownSeconds",
+                          f"must be at least the workers' termination grace period ({airflow.worker_grace_seconds} s, 1.5 × airflow.longestTaskMinutes), "
+                          "so KEDA does not scale a worker in while it may still be finishing a task", workers.cooldown_seconds)
+    slots = workers.max_replicas * workers.concurrency
+    if slots > airflow.parallelism:
+        raise ConfigError("airflow.workers.maxReplicas",
+                          f"must keep maxReplicas × concurrency ({workers.max_replicas} × {workers.concurrency} = {slots}) within airflow.parallelism "
+                          f"({airflow.parallelism}), or KEDA adds workers the scheduler never fills", workers.max_replicas)
+    children_kib = workers.concurrency * workers.max_memory_per_child_kib
+    if children_kib >= workers.memory_gib * 1024 * 1024:
+        raise ConfigError("airflow.workers.memoryGiB",
+                          f"must exceed concurrency × maxMemoryPerChildKiB ({children_kib} KiB), or the pool is killed before it recycles its processes",
+                          workers.memory_gib)
+    if cfg.production:
+        for key, value in (("scheduler", airflow.replicas.scheduler), ("apiServer", airflow.replicas.api_server)):
+            if value < 2:
+                raise ConfigError(f"airflow.replicas.{key}", "must be at least 2 in production", value)
+
+    budget = capacity.connection_budget(airflow, cfg.database.instance_class)
+    model = (f"{budget.server_processes} Airflow processes × {airflow.sql_alchemy_pool_size + airflow.sql_alchemy_max_overflow} pooled "
+             f"+ {workers.max_replicas} workers × {workers.concurrency + 1}")
+    if airflow.pgbouncer.enabled:
+        accepted = airflow.pgbouncer.replicas * airflow.pgbouncer.max_client_conn
+        if budget.clients > accepted:
+            raise ConfigError("airflow.pgbouncer.maxClientConn",
+                              f"must let the PgBouncer replicas accept the {budget.clients} client connections Airflow may open ({model}), "
+                              f"not {accepted}", airflow.pgbouncer.max_client_conn)
+        model = f"{airflow.pgbouncer.replicas} PgBouncers × {airflow.pgbouncer.pool_size}"
+    if not budget.fits:
+        raise ConfigError("database.instanceClass",
+                          f"must allow the {budget.to_database} DB connections this stack may open ({model} + {capacity.KEDA_CONNECTIONS} for KEDA), "
+                          f"but {cfg.database.instance_class} leaves Airflow {budget.available}", cfg.database.instance_class)
 
 
 # --- turning pydantic's errors into one sentence -------------------------------------------------
@@ -469,6 +642,8 @@ def _sentence(error: dict) -> ConfigError:
     key = ".".join(parts)
     kind = error["type"]
     value = error.get("input")
+    if parts and parts[0] in SECRET_KEYS:
+        value = ConfigError._NOTHING  # never repeat a secret
     if kind == "missing":
         return ConfigError(key, "is required")
     if kind == "extra_forbidden":
@@ -515,12 +690,16 @@ def _decode(key: str, text: str) -> Any:
         return text
 
 
-def decode_stack_config(values: dict[str, str]) -> dict[str, Any]:
+def decode_stack_config(values: dict[str, str], secret_keys: Collection[str] = ()) -> dict[str, Any]:
     """Turn the engine's config map (`airflow-platform:zones` -> `"3"`) into `parse()`'s input, refusing foreign keys."""
     raw: dict[str, Any] = {}
     for full_key, text in values.items():
         namespace, _, key = full_key.partition(":")
-        if namespace == PROJECT:
+        if namespace == PROJECT and key in SECRET_KEYS:
+            if full_key not in secret_keys:
+                raise ConfigError(key, f"must be a secret: set it with pulumi config set --secret {full_key} <value>")
+            raw[key] = text
+        elif namespace == PROJECT:
             raw[key] = _decode(key, text)
         elif full_key == REGION_KEY:
             raw[REGION_KEY] = text
@@ -532,4 +711,4 @@ def decode_stack_config(values: dict[str, str]) -> dict[str, Any]:
 def load() -> PlatformConfig:
     """Read and validate the running stack's config."""
     values = pulumi.runtime.get_config_env()
-    return parse(decode_stack_config(values))
+    return parse(decode_stack_config(values, pulumi.runtime.get_config_secret_keys_env()))

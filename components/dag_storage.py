@@ -1,5 +1,5 @@
-"""DAG storage: one bucket for every team's DAGs, a CI role per team that can write only its own prefix,
-and one read-only role for the Airflow pods that sync the bucket.
+"""DAG storage: one bucket for every team's DAGs (and, under `logs/`, Airflow's task logs), a CI role per team
+that can write only its own prefix, and one read-only role for the Airflow pods that sync the DAGs.
 
 Each team owns `teams/<team>/`. No marker object is written for it: the prefix exists once the team
 publishes, and a zero-byte "directory" object would only be mirrored into every pod by objinsync.
@@ -16,8 +16,8 @@ import pulumi_aws as aws
 from components import iam
 from components.config import TeamConfig
 from components.kms import customer_managed_key
+from components.names import LOGS_PREFIX, TEAMS_PREFIX
 
-TEAMS_PREFIX = "teams"
 
 
 def team_prefix(team: str) -> str:
@@ -35,6 +35,7 @@ class DagStorageArgs:
     region: str
     teams: Sequence[TeamConfig]
     noncurrent_version_days: int
+    log_retention_days: int
     cluster_oidc: iam.OidcIssuer
     reader_namespace: str
     reader_service_accounts: Sequence[str]
@@ -78,6 +79,10 @@ class DagStorage(pulumi.ComponentResource):
                  "expiration": {"expired_object_delete_marker": True}},
                 {"id": "abort-incomplete-uploads", "status": "Enabled", "filter": {"prefix": ""},
                  "abort_incomplete_multipart_upload": {"days_after_initiation": 7}},
+                {"id": "expire-task-logs", "status": "Enabled", "filter": {"prefix": f"{LOGS_PREFIX}/"},
+                 "expiration": {"days": args.log_retention_days},
+                 # Appending to a task log rewrites it; the versions it leaves behind go the next day.
+                 "noncurrent_version_expiration": {"noncurrent_days": 1}},
             ], opts=child)
 
         github_provider_arn = args.github_oidc_provider_arn or aws.iam.OpenIdConnectProvider(
@@ -130,6 +135,6 @@ class DagStorage(pulumi.ComponentResource):
     def _reader_policy(self, bucket_arn: pulumi.Output[str], key_arn: pulumi.Output[str]) -> pulumi.Output[str]:
         return iam.document([
             {"sid": "ListBucket", "actions": ["s3:ListBucket"], "resources": [bucket_arn]},
-            {"sid": "ReadObjects", "actions": ["s3:GetObject"], "resources": [pulumi.Output.concat(bucket_arn, "/*")]},
+            {"sid": "ReadDags", "actions": ["s3:GetObject"], "resources": [pulumi.Output.concat(bucket_arn, f"/{TEAMS_PREFIX}/*")]},
             {"sid": "DecryptWithDagKey", "actions": ["kms:Decrypt"], "resources": [key_arn], "conditions": [self._via_s3()]},
         ], self)

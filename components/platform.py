@@ -11,17 +11,20 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
+from components.airflow import Airflow, AirflowArgs
+from components.airflow_access import AirflowAccess, AirflowAccessArgs
 from components.alarms import Alarms, AlarmsArgs
+from components.autoscaling import Keda, KedaArgs
 from components.broker import Broker, BrokerArgs
 from components.cluster import Cluster, ClusterArgs
 from components.config import PlatformConfig
 from components.dag_storage import DagStorage, DagStorageArgs
+from components.dag_volume import WRITER_SERVICE_ACCOUNT, DagVolumeArgs
 from components.metadata_db import MetadataDatabase, MetadataDatabaseArgs
+from components.names import AIRFLOW_NAMESPACE, DAG_READERS, SERVICE_ACCOUNTS
 from components.network import Network, NetworkArgs
+from components.task_pods import TaskPods, TaskPodsArgs
 
-AIRFLOW_NAMESPACE = "airflow"
-# The chart names each component's service account <release>-<component>; the release is "airflow".
-DAG_SYNC_SERVICE_ACCOUNTS = ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker")
 
 
 class Platform(pulumi.ComponentResource):
@@ -46,10 +49,12 @@ class Platform(pulumi.ComponentResource):
             cluster_name=name, config=config.cluster, region=config.region, partition=partition, account_id=account_id,
             vpc_id=self.network.vpc_id, private_subnet_ids=self.network.private_subnet_ids, protect=protect), opts=child)
 
+        efs = config.airflow.dag_delivery == "efs"
+        dag_syncers = [SERVICE_ACCOUNTS[c] for c in DAG_READERS] + ([WRITER_SERVICE_ACCOUNT] if efs else [])
         self.dag_storage = DagStorage(f"{name}-dags", DagStorageArgs(
             environment_name=name, region=config.region, teams=config.teams,
-            noncurrent_version_days=config.dag_storage.noncurrent_version_days, cluster_oidc=self.cluster.oidc,
-            reader_namespace=AIRFLOW_NAMESPACE, reader_service_accounts=DAG_SYNC_SERVICE_ACCOUNTS, protect=protect,
+            noncurrent_version_days=config.dag_storage.noncurrent_version_days, log_retention_days=config.airflow.log_retention_days,
+            cluster_oidc=self.cluster.oidc, reader_namespace=AIRFLOW_NAMESPACE, reader_service_accounts=dag_syncers, protect=protect,
             github_oidc_provider_arn=config.dag_storage.github_oidc_provider_arn), opts=child)
 
         self.database = MetadataDatabase(f"{name}-db", MetadataDatabaseArgs(
@@ -67,7 +72,37 @@ class Platform(pulumi.ComponentResource):
                 subnet_ids=self.network.private_subnet_ids, client_security_group_id=self.cluster.security_group_id,
                 protect=protect), opts=child)
 
+        self._airflow(name, config, partition, account_id, protect, child)
         self.register_outputs({})
+
+    def _airflow(self, name: str, config: PlatformConfig, partition: str, account_id: str, protect: bool,
+                 child: pulumi.ResourceOptions) -> None:
+        """The Kubernetes side: KEDA, Airflow's AWS access, the Airflow release and the task-pod namespace."""
+        provider = self.cluster.provider
+        self.keda = Keda(f"{name}-keda", KedaArgs(provider=provider), opts=child)
+        slack = config.slack_webhook_url
+        self.airflow_access = AirflowAccess(f"{name}-access", AirflowAccessArgs(
+            region=config.region, partition=partition, account_id=account_id, cluster_oidc=self.cluster.oidc,
+            bucket_arn=self.dag_storage.bucket_arn, bucket_key_arn=self.dag_storage.key_arn,
+            secrets_prefix=config.airflow.secrets_prefix, protect=protect,
+            slack_webhook_url=pulumi.Output.secret(slack.get_secret_value()) if slack is not None else None), opts=child)
+        dag_volume = None
+        if config.airflow.dag_delivery == "efs":
+            dag_volume = DagVolumeArgs(
+                region=config.region, partition=partition, vpc_id=self.network.vpc_id, subnet_ids=self.network.private_subnet_ids,
+                client_security_group_id=self.cluster.security_group_id, cluster_name=self.cluster.name, cluster_oidc=self.cluster.oidc,
+                namespace=AIRFLOW_NAMESPACE, bucket_name=self.dag_storage.bucket_name, reader_role_arn=self.dag_storage.reader_role_arn,
+                dag_sync=config.airflow.dag_sync, protect=protect)
+        self.airflow = Airflow(f"{name}-airflow", AirflowArgs(
+            config=config, provider=provider, keda=self.keda.release, region=config.region,
+            dag_bucket=self.dag_storage.bucket_name, dag_reader_role_arn=self.dag_storage.reader_role_arn,
+            component_role_arns=self.airflow_access.role_arns, db_address=self.database.address, db_password=self.database.password,
+            broker_address=self.broker.address if self.broker else None, broker_auth_token=self.broker.auth_token if self.broker else None,
+            dag_volume=dag_volume), opts=child)
+        self.task_pods = TaskPods(f"{name}-task-pods", TaskPodsArgs(
+            config=config.airflow.task_pods, launcher_namespace=AIRFLOW_NAMESPACE,
+            # Workers launch pods; the triggerer watches them for deferred KubernetesPodOperator tasks.
+            launcher_service_accounts=[SERVICE_ACCOUNTS["workers"], SERVICE_ACCOUNTS["triggerer"]], provider=provider), opts=child)
 
     def outputs(self) -> dict[str, object]:
         """The stack outputs: what a person or another stack needs, and nothing secret."""
@@ -86,4 +121,7 @@ class Platform(pulumi.ComponentResource):
             "databaseAddress": self.database.address,
             "alarmTopicArn": self.alarms.topic_arn,
             "brokerAddress": self.broker.address if self.broker else "in-cluster",
+            "airflowNamespace": self.airflow.namespace,
+            "airflowRoleArns": self.airflow_access.role_arns,
+            "taskPodsNamespace": self.task_pods.namespace,
         }

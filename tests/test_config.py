@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from components.config import ConfigError, PlatformConfig, decode_stack_config, parse
 
-MINIMAL = {"aws:region": "eu-west-1", "environment": "dev", "owner": "data-platform"}
+DAG_SYNC_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/objinsync:2.5.0"
+AIRFLOW = {"dagSync": {"image": DAG_SYNC_IMAGE}}
+MINIMAL = {"aws:region": "eu-west-1", "environment": "dev", "owner": "data-platform", "airflow": AIRFLOW}
 PROD_READY = {
-    "aws:region": "eu-west-1", "environment": "prod", "owner": "data-platform", "zones": 3,
+    "aws:region": "eu-west-1", "environment": "prod", "owner": "data-platform", "zones": 3, "airflow": AIRFLOW,
     "cluster": {"nodeGroups": {"system": {"minSize": 3, "desiredSize": 3}, "workers": {"minSize": 3, "desiredSize": 3}}},
 }
 TEAM = {"name": "analytics", "owner": "analytics@example.com", "repository": "example-org/analytics-dags"}
@@ -58,8 +62,8 @@ class TestDefaults:
 
 REFUSALS = [
     ("unknown-key", {"zonez": 3},
-     "Config key 'airflow-platform:zonez' is not a known key; the known keys there are: alarms, broker, cluster, dagStorage, "
-     "database, environment, network, owner, production, protectStatefulResources, tags, teams, zones."),
+     "Config key 'airflow-platform:zonez' is not a known key; the known keys there are: airflow, alarms, broker, cluster, dagStorage, "
+     "database, environment, network, owner, production, protectStatefulResources, slackWebhookUrl, tags, teams, zones."),
     ("unknown-nested-key", {"cluster": {"nodeGroups": {"gpu": {}}}},
      "Config key 'airflow-platform:cluster.nodeGroups.gpu' is not a known key; the known keys there are: system, workers."),
     ("string-for-integer", {"zones": "3"}, "Config key 'airflow-platform:zones' must be an integer from 2 to 6 (got \"3\")."),
@@ -147,7 +151,7 @@ class TestRefusals:
 
     def test_missing_region(self):
         """The region is the aws provider's own key, and it is required."""
-        assert refusal({"environment": "dev", "owner": "x"}) == "Config key 'aws:region' is required."
+        assert refusal({"environment": "dev", "owner": "x", "airflow": AIRFLOW}) == "Config key 'aws:region' is required."
 
     def test_refusal_is_a_clean_pulumi_error(self):
         """ConfigError is a pulumi.RunError, which Pulumi prints without a traceback."""
@@ -203,10 +207,10 @@ class TestEngineDecoding:
         raw = decode_stack_config({
             "aws:region": "eu-west-1", "airflow-platform:environment": "dev", "airflow-platform:owner": "1234",
             "airflow-platform:zones": "2", "airflow-platform:production": "false",
-            "airflow-platform:database": '{"multiAz": true}',
+            "airflow-platform:database": '{"multiAz": true}', "airflow-platform:airflow": json.dumps(AIRFLOW),
         })
         assert raw == {"aws:region": "eu-west-1", "environment": "dev", "owner": "1234", "zones": 2, "production": False,
-                       "database": {"multiAz": True}}
+                       "database": {"multiAz": True}, "airflow": AIRFLOW}
         assert isinstance(parse(raw), PlatformConfig)
 
     def test_foreign_aws_key_refused(self):

@@ -23,10 +23,13 @@ def test_dev_plan_printed_and_written(build_dir, capsys, dev_plan):
     assert plan_cli.main(["dev"]) == 0
     out = capsys.readouterr().out
     headers = [line.split(" ")[0] for line in out.splitlines() if line and not line.startswith(" ") and "(" in line and "resources)" in line]
-    assert headers == ["aws", "Network", "Cluster", "DagStorage", "MetadataDatabase", "Alarms"]
+    assert headers == ["aws", "Network", "Cluster", "DagStorage", "MetadataDatabase", "Alarms", "Keda", "AirflowAccess", "Airflow", "TaskPods"]
     assert "zones: eu-west-1a, eu-west-1b" in out
     assert "instanceClass=db.t4g.medium" in out and "multiAz=false" in out and "password=[secret]" in out
     assert "encryptionConfig.provider.keyArn=<airflow-dev-cluster-key>" in out
+    assert "chart airflow 1.19.0 from https://airflow.apache.org into namespace airflow" in out
+    assert "chart keda 2.20.2 from https://kedacore.github.io/charts into namespace keda" in out
+    assert "workers.terminationGracePeriodSeconds=5400" in out and "executor=CeleryExecutor" in out
     written = json.loads((build_dir / "dev" / "resources.json").read_text())
     assert len(written["resources"]) == len(dev_plan.resources)
     [db] = [r for r in written["resources"] if r["type"] == "aws:rds/instance:Instance"]

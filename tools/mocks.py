@@ -124,6 +124,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "aws:cloudwatch/logGroup:LogGroup": self._log_group,
             "aws:ec2/launchTemplate:LaunchTemplate": self._launch_template,
             "random:index/randomPassword:RandomPassword": self._random_password,
+            "random:index/randomId:RandomId": self._random_id,
         }
 
     def _bucket(self, logical: str, inputs: dict) -> dict:
@@ -186,6 +187,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def _random_password(self, logical: str, inputs: dict) -> dict:
         # Deterministic and obviously fake; the SDK marks `result` secret, so it never shows in the plan.
         return {"result": f"offline-{_hex(logical, int(inputs.get('length', 32)) - 8)}"}
+
+    def _random_id(self, logical: str, inputs: dict) -> dict:
+        data = hashlib.sha256(logical.encode()).digest()[: int(inputs["byteLength"])]
+        return {"hex": data.hex(), "b64Std": base64.b64encode(data).decode(),
+                "b64Url": base64.urlsafe_b64encode(data).decode().rstrip("="), "dec": str(int.from_bytes(data, "big"))}
 
     # --- invokes ---------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import yaml
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.mocks import MockMonitor
 
-from components.config import PROJECT, REGION_KEY
+from components.config import PROJECT, REGION_KEY, SECRET_KEYS as SECRET_EXAMPLES
 from tools.mocks import PlatformMocks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,7 +203,7 @@ def engine_values(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     values, secret_keys = {}, []
     for key, value in config.items():
         if isinstance(value, dict) and set(value) == {"secure"}:
-            values[key] = SECRET_PLACEHOLDER
+            values[key] = SECRET_EXAMPLES.get(key.partition(":")[2], SECRET_PLACEHOLDER) if key.startswith(f"{PROJECT}:") else SECRET_PLACEHOLDER
             secret_keys.append(key)
         elif isinstance(value, (dict, list)):
             values[key] = json.dumps(value)

@@ -62,7 +62,14 @@ KEY_SETTINGS: dict[str, list[str]] = {
     "pulumi:providers:aws": ["region", "defaultTags.tags"],
 }
 # Components in the order the platform composes them.
-COMPONENT_ORDER = ["pulumi:providers:aws", "Network", "Cluster", "DagStorage", "MetadataDatabase", "Alarms", "Broker"]
+COMPONENT_ORDER = ["pulumi:providers:aws", "Network", "Cluster", "DagStorage", "MetadataDatabase", "Alarms", "Broker", "Keda",
+                   "AirflowAccess", "Airflow", "TaskPods"]
+# The chart values worth a glance in the plan (paths into the release's values).
+RELEASE_VALUES = ["executor", "airflowVersion", "workers.keda", "workers.terminationGracePeriodSeconds", "workers.podAnnotations",
+                  "workers.podDisruptionBudget", "workers.resources", "scheduler.replicas", "apiServer.replicas", "triggerer.replicas",
+                  "dagProcessor.replicas", "config.celery", "config.core.parallelism", "config.logging.remote_base_log_folder",
+                  "config.secrets.backend_kwargs", "pgbouncer.enabled", "redis.enabled", "dags.persistence", "databaseCleanup",
+                  "crds.install"]
 
 
 def _get(inputs: dict, path: str) -> Any:
@@ -131,6 +138,12 @@ def _settings(resource: Resource, namer: _Namer) -> list[str]:
         return ["trust: " + namer.replace_in(line) for line in _policy_summary(resource.inputs["assumeRolePolicy"]).splitlines()]
     if resource.type in ("aws:iam/rolePolicy:RolePolicy", "aws:s3/bucketPolicy:BucketPolicy"):
         return [namer.replace_in(line) for line in _policy_summary(resource.inputs["policy"]).splitlines()]
+    if resource.type == "kubernetes:helm.sh/v3:Release":
+        inputs = resource.inputs
+        lines = [f"chart {inputs['chart']} {inputs['version']} from {inputs['repositoryOpts']['repo']} into namespace {inputs['namespace']}"]
+        values = inputs.get("values", {})
+        lines += [f"{path}={namer.show(_get(values, path))}" for path in RELEASE_VALUES if _get(values, path) is not None]
+        return lines
     shown = []
     for path in KEY_SETTINGS.get(resource.type, []):
         value = _get(resource.inputs, path)

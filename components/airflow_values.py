@@ -1,0 +1,256 @@
+"""The Airflow chart's values, built from the typed config and the names of what the program created.
+
+A pure function: no Pulumi in here, so tests build the values for any config and validate them against the
+chart's own `values.schema.json`. Every secret is referenced by the name of a Kubernetes Secret; no secret
+value ever enters the values (they would land in the Helm release, readable by anyone who can list it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from components import celery_config
+from components.config import DagSyncConfig, PlatformConfig
+from components.names import AIRFLOW_RELEASE, DAG_READERS, LOGS_PREFIX, POOL_LABEL, SERVICE_ACCOUNTS, TEAMS_PREFIX
+
+CHART = "airflow"
+CHART_VERSION = "1.19.0"
+CHART_REPOSITORY = "https://airflow.apache.org"
+DAGS_PATH = "/opt/airflow/dags"
+OBJINSYNC_STATUS_PORT = 8087
+AIRFLOW_UID = 50000
+SECRETS_BACKEND = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
+# Karpenter moves pods to consolidate nodes; this annotation tells it to leave a worker alone.
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+ADMIN_PASSWORD_ENV = "AIRFLOW_PLATFORM_ADMIN_PASSWORD"
+# The chart's `component` label of each component's pods.
+COMPONENT_LABELS = {"scheduler": "scheduler", "apiServer": "api-server", "workers": "worker", "triggerer": "triggerer",
+                    "dagProcessor": "dag-processor"}
+
+
+@dataclass(frozen=True)
+class SecretNames:
+    """Kubernetes Secrets the program creates in the Airflow namespace."""
+
+    metadata: str = "platform-airflow-metadata"
+    broker: str = "platform-airflow-broker"
+    fernet_key: str = "platform-airflow-fernet-key"
+    api_secret_key: str = "platform-airflow-api-secret-key"
+    jwt_secret: str = "platform-airflow-jwt-secret"
+    admin_password: str = "platform-airflow-admin-password"
+    pgbouncer_config: str = "platform-airflow-pgbouncer-config"
+    pgbouncer_stats: str = "platform-airflow-pgbouncer-stats"
+    redis_password: str = "platform-airflow-redis-password"
+
+
+SECRETS = SecretNames()
+CELERY_CONFIG_MAP = "platform-airflow-celery-config"
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the values need from resources the program created (plain strings, resolved)."""
+
+    region: str
+    dag_bucket: str
+    dag_reader_role_arn: str
+    # Runtime role of each component that needs AWS beyond reading DAGs (keys of SERVICE_ACCOUNTS).
+    component_role_arns: dict[str, str] = field(default_factory=dict)
+    # With dagDelivery efs: the ReadWriteMany claim every component mounts.
+    dags_claim: Optional[str] = None
+
+
+def _zone_spread(component: str, hard: bool) -> list[dict[str, Any]]:
+    return [{
+        "maxSkew": 1,
+        "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "DoNotSchedule" if hard else "ScheduleAnyway",
+        "labelSelector": {"matchLabels": {"tier": "airflow", "release": AIRFLOW_RELEASE, "component": COMPONENT_LABELS[component]}},
+    }]
+
+
+def _pdb() -> dict[str, Any]:
+    return {"enabled": True, "config": {"maxUnavailable": 1}}
+
+
+def objinsync_container(sync: DagSyncConfig, bucket: str, region: str, target: str, once: bool,
+                        role_arn: Optional[str] = None) -> dict[str, Any]:
+    """An objinsync container mirroring the bucket's teams/ prefix into `target` (so a team's DAGs land in
+    <target>/<team>/): a single pull, or a daemon."""
+    mode = ["--once"] if once else ["--interval", f"{sync.interval_seconds}s"]
+    # objinsync asks the instance metadata service for the region otherwise, which IMDSv2 with one hop refuses.
+    env = [{"name": "AWS_REGION", "value": region}]
+    if role_arn:
+        # The pod's own role may write logs and read secrets; the sync needs, and gets, read-only access to DAGs.
+        env.append({"name": "AWS_ROLE_ARN", "value": role_arn})
+    container: dict[str, Any] = {
+        "name": "dags-sync-init" if once else "dags-sync",
+        "image": sync.image,
+        "command": ["/bin/objinsync"],
+        "args": ["pull", *mode, "--exclude", "**/__pycache__/**", f"s3://{bucket}/{TEAMS_PREFIX}", target],
+        "env": env,
+        "volumeMounts": [{"name": "dags", "mountPath": target}],
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        "securityContext": {"runAsUser": AIRFLOW_UID, "runAsGroup": 0, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
+                            "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
+    }
+    if not once:
+        health = {"httpGet": {"path": "/health", "port": OBJINSYNC_STATUS_PORT}}
+        container["ports"] = [{"name": "dags-sync", "containerPort": OBJINSYNC_STATUS_PORT}]
+        # /health turns good after the first timed sync: allow for the interval plus a slow first pull.
+        container["startupProbe"] = {**health, "periodSeconds": 10, "failureThreshold": sync.interval_seconds // 10 + 12}
+        container["livenessProbe"] = {**health, "periodSeconds": 30, "failureThreshold": 3}
+    return container
+
+
+def _dag_reader(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
+    """What a DAG-reading component adds: an emptyDir filled by objinsync (unless every pod mounts the EFS claim)."""
+    if cfg.airflow.dag_delivery == "efs":
+        return {}
+    return {
+        "extraVolumes": [{"name": "dags", "emptyDir": {}}],
+        "extraVolumeMounts": [{"name": "dags", "mountPath": DAGS_PATH, "readOnly": True}],
+        # Once before the component starts, so a new worker never takes a task before it has the DAGs...
+        "extraInitContainers": [objinsync_container(cfg.airflow.dag_sync, wiring.dag_bucket, wiring.region, DAGS_PATH, once=True,
+                                                    role_arn=wiring.dag_reader_role_arn)],
+        # ...and continuously after, so new DAGs appear within the interval.
+        "extraContainers": [objinsync_container(cfg.airflow.dag_sync, wiring.dag_bucket, wiring.region, DAGS_PATH, once=False,
+                                                role_arn=wiring.dag_reader_role_arn)],
+    }
+
+
+def _service_account(component: str, wiring: Wiring) -> dict[str, Any]:
+    role = wiring.component_role_arns.get(component, wiring.dag_reader_role_arn if component in DAG_READERS else None)
+    return {"annotations": {"eks.amazonaws.com/role-arn": role}} if role else {}
+
+
+def _control_plane(cfg: PlatformConfig, wiring: Wiring, component: str, replicas: int, spread: bool) -> dict[str, Any]:
+    values: dict[str, Any] = {"replicas": replicas, "podDisruptionBudget": _pdb()}
+    if spread:
+        values["topologySpreadConstraints"] = _zone_spread(component, hard=bool(cfg.production))
+    account = _service_account(component, wiring)
+    if account:
+        values["serviceAccount"] = account
+    if component in DAG_READERS:
+        values.update(_dag_reader(cfg, wiring))
+    return values
+
+
+def _workers(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
+    workers = cfg.airflow.workers
+    memory = f"{workers.memory_gib}Gi"
+    return {
+        # A Deployment: workers keep no state, so no per-worker volume (logs go to S3).
+        "celery": {"persistence": {"enabled": False}},
+        "keda": {
+            "enabled": True,
+            "pollingInterval": workers.polling_interval_seconds,
+            "cooldownPeriod": workers.cooldown_seconds,
+            "minReplicaCount": workers.min_replicas,
+            "maxReplicaCount": workers.max_replicas,
+            # KEDA's query must see the DB itself: through PgBouncer's transaction pooling it would hold a pool slot.
+            "usePgbouncer": False,
+        },
+        # Time for a worker that is asked to stop to let its running tasks finish: 1.5 × the longest task.
+        "terminationGracePeriodSeconds": cfg.airflow.worker_grace_seconds,
+        "safeToEvict": False,
+        "podAnnotations": {DO_NOT_DISRUPT: "true"},
+        "podDisruptionBudget": _pdb(),
+        "topologySpreadConstraints": _zone_spread("workers", hard=False),
+        "nodeSelector": {POOL_LABEL: "workers"},
+        "resources": {"requests": {"cpu": f"{workers.cpu_millicores}m", "memory": memory}, "limits": {"memory": memory}},
+        "serviceAccount": _service_account("workers", wiring),
+        **_dag_reader(cfg, wiring),
+    }
+
+
+def _pgbouncer(cfg: PlatformConfig) -> dict[str, Any]:
+    pgbouncer = cfg.airflow.pgbouncer
+    if not pgbouncer.enabled:
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "replicas": pgbouncer.replicas,
+        # The program writes pgbouncer.ini and users.txt itself, so the DB password stays out of the values.
+        "configSecretName": SECRETS.pgbouncer_config,
+        "metricsExporterSidecar": {"statsSecretName": SECRETS.pgbouncer_stats},
+        "maxClientConn": pgbouncer.max_client_conn,
+        "metadataPoolSize": pgbouncer.pool_size,
+        "podDisruptionBudget": _pdb(),
+    }
+
+
+def _config(cfg: PlatformConfig, wiring: Wiring) -> dict[str, dict[str, Any]]:
+    airflow = cfg.airflow
+    return {
+        "core": {"parallelism": airflow.parallelism, "load_examples": "False"},
+        "celery": {"worker_concurrency": airflow.workers.concurrency, "celery_config_options": celery_config.IMPORT_PATH},
+        "database": {"sql_alchemy_pool_size": airflow.sql_alchemy_pool_size, "sql_alchemy_max_overflow": airflow.sql_alchemy_max_overflow},
+        "api": {"workers": airflow.api_server_workers},
+        "logging": {
+            "remote_logging": "True",
+            "remote_base_log_folder": f"s3://{wiring.dag_bucket}/{LOGS_PREFIX}",
+            "remote_log_conn_id": "aws_default",
+            "delete_local_logs": "True",
+        },
+        "secrets": {
+            "backend": SECRETS_BACKEND,
+            "backend_kwargs": json.dumps({"connections_prefix": f"{airflow.secrets_prefix}/connections",
+                                          "variables_prefix": f"{airflow.secrets_prefix}/variables",
+                                          "region_name": wiring.region}),
+        },
+    }
+
+
+def _create_admin_user() -> dict[str, Any]:
+    # The chart's job would put the password into its arguments (and so into the values); read it from a Secret instead.
+    return {
+        "enabled": True,
+        "useHelmHooks": False,
+        "applyCustomEnv": False,
+        "env": [{"name": ADMIN_PASSWORD_ENV, "valueFrom": {"secretKeyRef": {"name": SECRETS.admin_password, "key": "password"}}}],
+        "args": ["bash", "-c", "exec airflow users create --role Admin --username admin --email admin@example.com "
+                               f"--firstname Platform --lastname Admin --password \"${ADMIN_PASSWORD_ENV}\""],
+    }
+
+
+def airflow_values(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
+    """The values of the Airflow chart release for this stack."""
+    airflow, replicas = cfg.airflow, cfg.airflow.replicas
+    in_cluster_broker = cfg.broker.mode == "in-cluster"
+    values: dict[str, Any] = {
+        "executor": airflow.executor,
+        "airflowVersion": airflow.image.airflow_version,
+        "images": {"airflow": {"repository": airflow.image.repository, "tag": airflow.image.tag}},
+        # Pods may only be launched by the KubernetesExecutor; KubernetesPodOperator tasks go to their own namespace.
+        "allowPodLaunching": "KubernetesExecutor" in airflow.executor,
+        "postgresql": {"enabled": False},
+        "redis": {"enabled": True, "passwordSecretName": SECRETS.redis_password} if in_cluster_broker else {"enabled": False},
+        "data": {"metadataSecretName": SECRETS.metadata, "brokerUrlSecretName": SECRETS.broker},
+        "fernetKeySecretName": SECRETS.fernet_key,
+        "apiSecretKeySecretName": SECRETS.api_secret_key,
+        "jwtSecretName": SECRETS.jwt_secret,
+        "nodeSelector": {POOL_LABEL: "system"},
+        "env": [{"name": "AWS_REGION", "value": wiring.region}, {"name": "AWS_DEFAULT_REGION", "value": wiring.region}],
+        "volumes": [{"name": "celery-config", "configMap": {"name": CELERY_CONFIG_MAP}}],
+        "volumeMounts": [{"name": "celery-config", "mountPath": f"{celery_config.MOUNT_DIRECTORY}/{celery_config.FILE_NAME}",
+                          "subPath": celery_config.FILE_NAME, "readOnly": True}],
+        "config": _config(cfg, wiring),
+        "workers": _workers(cfg, wiring),
+        "scheduler": _control_plane(cfg, wiring, "scheduler", replicas.scheduler, spread=True),
+        "apiServer": _control_plane(cfg, wiring, "apiServer", replicas.api_server, spread=True),
+        # Triggerer logs go to S3 like task logs, so no per-triggerer volume.
+        "triggerer": {**_control_plane(cfg, wiring, "triggerer", replicas.triggerer, spread=False), "persistence": {"enabled": False}},
+        "dagProcessor": {"enabled": True, **_control_plane(cfg, wiring, "dagProcessor", replicas.dag_processor, spread=False)},
+        "pgbouncer": _pgbouncer(cfg),
+        # Jobs run as plain Kubernetes Jobs: Helm hooks would wait on pods that wait on the migration.
+        "migrateDatabaseJob": {"useHelmHooks": False, "applyCustomEnv": False},
+        "createUserJob": _create_admin_user(),
+        "databaseCleanup": {"enabled": True, "schedule": airflow.database_cleanup.schedule,
+                            "retentionDays": airflow.database_cleanup.retention_days},
+    }
+    if airflow.dag_delivery == "efs":
+        values["dags"] = {"persistence": {"enabled": True, "existingClaim": wiring.dags_claim}}
+    return values

@@ -1,0 +1,50 @@
+"""Autoscaling: KEDA, which the Airflow chart's worker ScaledObject needs, in its own namespace with its CRDs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.names import POOL_LABEL
+
+CHART = "keda"
+CHART_VERSION = "2.20.2"
+CHART_REPOSITORY = "https://kedacore.github.io/charts"
+NAMESPACE = "keda"
+
+
+def keda_values() -> dict:
+    return {
+        # The ScaledObject CRD comes with the chart; the Airflow release depends on it.
+        "crds": {"install": True},
+        "nodeSelector": {POOL_LABEL: "system"},
+    }
+
+
+@dataclass
+class KedaArgs:
+    provider: k8s.Provider
+
+
+class Keda(pulumi.ComponentResource):
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: KedaArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("airflow-platform:index:Keda", name, None, pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(providers={"kubernetes": args.provider})))
+        namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE}, opts=pulumi.ResourceOptions(parent=self))
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name="keda",
+            chart=CHART,
+            version=CHART_VERSION,
+            repository_opts={"repo": CHART_REPOSITORY},
+            namespace=namespace.metadata["name"],
+            values=keda_values(),
+            max_history=10,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"status": self.release.status})

@@ -1,0 +1,19 @@
+"""Names several components must agree on: bucket prefixes, the node-pool label, Airflow's namespace and accounts.
+
+Kept free of Pulumi so the pure builders (chart values, the Celery module) can use them too.
+"""
+
+# The DAG bucket: each team publishes under teams/<team>/; Airflow writes task logs under logs/.
+TEAMS_PREFIX = "teams"
+LOGS_PREFIX = "logs"
+
+# The node label that says which managed node group (system or workers) a node belongs to.
+POOL_LABEL = "airflow-platform/pool"
+
+AIRFLOW_NAMESPACE = "airflow"
+AIRFLOW_RELEASE = "airflow"
+# The chart names each component's service account <release>-<component>.
+SERVICE_ACCOUNTS = {"scheduler": "airflow-scheduler", "dagProcessor": "airflow-dag-processor", "triggerer": "airflow-triggerer",
+                    "workers": "airflow-worker", "apiServer": "airflow-api-server"}
+# The components that read DAG files.
+DAG_READERS = ("scheduler", "dagProcessor", "triggerer", "workers")
