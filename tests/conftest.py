@@ -8,7 +8,10 @@ from typing import Any, Callable
 import pytest
 
 from components.config import PlatformConfig, decode_stack_config, parse
-from tools.offline import Plan, engine_values, read_stack_file, run_stack_config, stack_file
+from tools.offline import ROOT, Plan, engine_values, read_stack_file, run_stack_config, stack_file
+
+# The upstream schemas the rendered artefacts must pass, in the shared folder beside the repository.
+SCHEMAS = ROOT.parent / "shared" / "schemas"
 
 
 def stack_config(stack: str) -> dict[str, Any]:

@@ -44,14 +44,18 @@ class TestBucket:
                         "Resource": [bucket.outputs["arn"], bucket.outputs["arn"] + "/*"],
                         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
 
-    @pytest.mark.parametrize("stack_fixture, days", [("dev_plan", 30), ("prod_plan", 90)], ids=["dev-default", "prod-configured"])
-    def test_old_versions_expire(self, request, stack_fixture, days):
-        """Overwritten and deleted DAG versions expire after the configured days; stale uploads are aborted."""
+    @pytest.mark.parametrize("stack_fixture, days, log_days", [("dev_plan", 30, 14), ("prod_plan", 90, 90)], ids=["dev", "prod"])
+    def test_lifecycle(self, request, stack_fixture, days, log_days):
+        """Old DAG versions expire after noncurrentVersionDays, task logs after logRetentionDays; stale uploads are aborted."""
         plan = request.getfixturevalue(stack_fixture)
         [lifecycle] = plan.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
         rules = {r["id"]: r for r in lifecycle.inputs["rules"]}
+        assert sorted(rules) == ["abort-incomplete-uploads", "expire-old-versions", "expire-task-logs"]
         assert rules["expire-old-versions"]["noncurrentVersionExpiration"] == {"noncurrentDays": days}
         assert rules["abort-incomplete-uploads"]["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
+        logs = rules["expire-task-logs"]
+        assert (logs["filter"], logs["expiration"], logs["noncurrentVersionExpiration"]) == (
+            {"prefix": "logs/"}, {"days": log_days}, {"noncurrentDays": 1})
 
 
 class TestTeamRoles:
@@ -115,7 +119,9 @@ class TestReaderRole:
         assert trust["Principal"] == {"Federated": prod_plan.outputs["oidcProviderArn"]}
 
     def test_permissions_are_read_only(self, prod_plan):
-        """List the bucket, get objects, decrypt through S3; no write action anywhere."""
+        """List the bucket, get DAG objects (not logs), decrypt through S3; no write action anywhere."""
         policy = json.loads(prod_plan.named("airflow-prod-dags-reader-policy").inputs["policy"])
         actions = sorted(a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
         assert actions == ["kms:Decrypt", "s3:GetObject", "s3:ListBucket"]
+        [read] = [s for s in policy["Statement"] if s["Sid"] == "ReadDags"]
+        assert read["Resource"] == prod_plan.named("airflow-prod-dags-bucket").outputs["arn"] + "/teams/*"

@@ -228,7 +228,3 @@ def run_stack_config(config: dict[str, Any], stack: str, mocks: PlatformMocks | 
     values, secret_keys = engine_values(config)
     return run(lambda: runpy.run_path(str(ROOT / "__main__.py")), values, stack=stack, secret_keys=secret_keys, mocks=mocks)
 
-
-def run_stack(stack: str, path: Path | None = None) -> Plan:
-    """Run `__main__.py` for `Pulumi.<stack>.yaml` (or the stack file at `path`)."""
-    return run_stack_config(read_stack_file(path or stack_file(stack)), stack)

@@ -14,10 +14,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-from components.config import ConfigError
-from tools.offline import ROOT, Plan, Resource, run_stack, stack_file
+from components import capacity
+from components.config import ConfigError, PlatformConfig, decode_stack_config, parse
+from tools.offline import ROOT, Plan, Resource, engine_values, read_stack_file, run_stack_config, stack_file
 
 BUILD = ROOT / "build"
 
@@ -104,13 +105,15 @@ class _Namer:
             text = text.replace(value, f"<{self.names[value]}>")
         return text
 
-    def show(self, value: Any) -> str:
+    def show(self, value: Any, nested: bool = False) -> str:
         if isinstance(value, str):
-            return f"<{self.names[value]}>" if value in self.names else value
+            if value in self.names:
+                return f"<{self.names[value]}>"
+            return json.dumps(value) if nested else value  # inside a map or list, "true" the string must not read as true
         if isinstance(value, list):
-            return "[" + ", ".join(self.show(v) for v in value) + "]"
+            return "[" + ", ".join(self.show(v, True) for v in value) + "]"
         if isinstance(value, dict):
-            return "{" + ", ".join(f"{k}: {self.show(v)}" for k, v in value.items()) + "}"
+            return "{" + ", ".join(f"{k}: {self.show(v, True)}" for k, v in value.items()) + "}"
         if isinstance(value, float) and value.is_integer():
             return str(int(value))  # the wire format has only floats
         return json.dumps(value)
@@ -154,12 +157,24 @@ def _settings(resource: Resource, namer: _Namer) -> list[str]:
     return [", ".join(shown)] if shown else []
 
 
-def render(plan: Plan) -> str:
+def capacity_summary(cfg: PlatformConfig) -> str:
+    """The capacity contract's figures for this stack, as the config validation computed them."""
+    airflow = cfg.airflow
+    budget = capacity.connection_budget(airflow, cfg.database.instance_class)
+    slots = airflow.workers.max_replicas * airflow.workers.concurrency
+    route = f"through {airflow.pgbouncer.replicas} PgBouncers" if airflow.pgbouncer.enabled else "direct"
+    return (f"capacity: worker slots {slots} of parallelism {airflow.parallelism}; DB connections {budget.to_database} ({route}) "
+            f"of {budget.available} that {cfg.database.instance_class} leaves Airflow")
+
+
+def render(plan: Plan, cfg: Optional[PlatformConfig] = None) -> str:
     namer = _Namer(plan)
     lines = [f"Offline plan of stack '{plan.stack}': {len(plan.resources)} resources (mocked AWS, nothing created)"]
     roots = [r for r in plan.resources if r.type == "airflow-platform:index:Platform"]
     for platform in roots:
         lines.append(f"zones: {', '.join(plan.outputs.get('zones', []))}")
+        if cfg is not None:
+            lines.append(capacity_summary(cfg))
         def rank(resource: Resource) -> int:
             kind = resource.type.split(":")[-1]
             return COMPONENT_ORDER.index(kind) if kind in COMPONENT_ORDER else (
@@ -207,11 +222,13 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(sorted(p.name[7:-5] for p in ROOT.glob("Pulumi.*.yaml"))), file=sys.stderr)
         return 2
     try:
-        plan = run_stack(stack, path)
+        config = read_stack_file(path)
+        plan = run_stack_config(config, stack)
     except ConfigError as error:
         print(f"{path.name}: {error}", file=sys.stderr)
         return 2
-    text = render(plan)
+    values, secret_keys = engine_values(config)
+    text = render(plan, parse(decode_stack_config(values, secret_keys)))
     print(text.splitlines()[0] if options.quiet else text)
     written = write(plan)
     print(f"\nfull resource list: {written.relative_to(ROOT) if written.is_relative_to(ROOT) else written}")

@@ -1,0 +1,99 @@
+"""Tests the capacity contract: worker slots within parallelism, DB connections within max_connections, and the
+other Airflow rules the config refuses with one sentence."""
+
+from __future__ import annotations
+
+import pytest
+
+from components import capacity
+from components.config import ConfigError, parse
+from tests.conftest import stack_config, typed_config
+from tests.test_config import MINIMAL, PROD_READY
+
+
+def refusal(raw: dict) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse(raw)
+    return str(caught.value)
+
+
+def with_airflow(base: dict, **changes) -> dict:
+    return {**base, "airflow": {**base["airflow"], **changes}}
+
+
+class TestConnectionBudget:
+    """Tests the worst-case connection model."""
+
+    def test_direct_budget_of_the_defaults(self):
+        """Defaults, no PgBouncer: 7 processes × 15 pooled + 10 workers × 9 + 2 for KEDA = 197 of db.m7g.large's 896."""
+        budget = capacity.connection_budget(parse(MINIMAL).airflow, "db.m7g.large")
+        assert (budget.server_processes, budget.clients, budget.to_database, budget.available) == (7, 195, 197, 896)
+
+    def test_pgbouncer_caps_what_reaches_the_db(self):
+        """With PgBouncer only its pools (2 × 20) and KEDA reach the DB, whatever the 14 × 15 + 10 × 9 clients."""
+        budget = capacity.connection_budget(parse(PROD_READY).airflow, "db.m7g.large")
+        assert (budget.server_processes, budget.clients, budget.to_database) == (14, 300, 42)
+
+
+CAPACITY_REFUSALS = [
+    ("slots-beyond-parallelism", MINIMAL, {"parallelism": 64, "workers": {"maxReplicas": 10, "concurrency": 8}},
+     "Config key 'airflow-platform:airflow.workers.maxReplicas' must keep maxReplicas × concurrency (10 × 8 = 80) within "
+     "airflow.parallelism (64), or KEDA adds workers the scheduler never fills (got 10)."),
+    ("direct-connections-beyond-the-class", {**MINIMAL, "database": {"instanceClass": "db.t4g.medium"}},
+     {"parallelism": 1000, "workers": {"maxReplicas": 40, "concurrency": 8, "memoryGiB": 8}},
+     "Config key 'airflow-platform:database.instanceClass' must allow the 467 DB connections this stack may open "
+     "(7 Airflow processes × 15 pooled + 40 workers × 9 + 2 for KEDA), but db.t4g.medium leaves Airflow 445 (got \"db.t4g.medium\")."),
+    ("pgbouncer-pools-beyond-the-class", {**PROD_READY, "database": {"instanceClass": "db.t4g.medium"}},
+     {"pgbouncer": {"replicas": 3, "poolSize": 200}},
+     "Config key 'airflow-platform:database.instanceClass' must allow the 602 DB connections this stack may open "
+     "(3 PgBouncers × 200 + 2 for KEDA), but db.t4g.medium leaves Airflow 445 (got \"db.t4g.medium\")."),
+    ("pgbouncer-clients-beyond-max-client-conn", PROD_READY, {"pgbouncer": {"maxClientConn": 100}},
+     "Config key 'airflow-platform:airflow.pgbouncer.maxClientConn' must let the PgBouncer replicas accept the 300 client connections "
+     "Airflow may open (14 Airflow processes × 15 pooled + 10 workers × 9), not 200 (got 100)."),
+    ("cooldown-below-grace", MINIMAL, {"longestTaskMinutes": 60, "workers": {"cooldownSeconds": 600}},
+     "Config key 'airflow-platform:airflow.workers.cooldownSeconds' must be at least the workers' termination grace period (5400 s, "
+     "1.5 × airflow.longestTaskMinutes), so KEDA does not scale a worker in while it may still be finishing a task (got 600)."),
+    ("children-beyond-worker-memory", MINIMAL, {"workers": {"concurrency": 16, "maxReplicas": 4, "maxMemoryPerChildKiB": 1048576, "memoryGiB": 16}},
+     "Config key 'airflow-platform:airflow.workers.memoryGiB' must exceed concurrency × maxMemoryPerChildKiB (16777216 KiB), "
+     "or the pool is killed before it recycles its processes (got 16)."),
+    ("min-above-max", MINIMAL, {"workers": {"minReplicas": 5, "maxReplicas": 3}},
+     "Config key 'airflow-platform:airflow.workers.minReplicas' must be at most airflow.workers.maxReplicas (3) (got 5)."),
+    ("single-scheduler-in-production", PROD_READY, {"replicas": {"scheduler": 1}},
+     "Config key 'airflow-platform:airflow.replicas.scheduler' must be at least 2 in production (got 1)."),
+    ("single-api-server-in-production", PROD_READY, {"replicas": {"apiServer": 1}},
+     "Config key 'airflow-platform:airflow.replicas.apiServer' must be at least 2 in production (got 1)."),
+    ("latest-sync-image", MINIMAL, {"dagSync": {"image": "ghcr.io/scribd/objinsync:latest"}},
+     "Config key 'airflow-platform:airflow.dagSync.image' must be an image with a pinned tag (not latest) or digest, like "
+     "123456789012.dkr.ecr.eu-west-1.amazonaws.com/objinsync:2.5.0 (got \"ghcr.io/scribd/objinsync:latest\")."),
+    ("untagged-sync-image", MINIMAL, {"dagSync": {"image": "ghcr.io/scribd/objinsync"}},
+     "Config key 'airflow-platform:airflow.dagSync.image' must be an image with a pinned tag (not latest) or digest, like "
+     "123456789012.dkr.ecr.eu-west-1.amazonaws.com/objinsync:2.5.0 (got \"ghcr.io/scribd/objinsync\")."),
+    ("sync-interval-too-long", MINIMAL, {"dagSync": {"image": "a/objinsync:2.5.0", "intervalSeconds": 600}},
+     "Config key 'airflow-platform:airflow.dagSync.intervalSeconds' must be an integer from 5 to 300 (got 600)."),
+    ("executor-not-offered", MINIMAL, {"executor": "KubernetesExecutor"},
+     "Config key 'airflow-platform:airflow.executor' must be one of 'CeleryExecutor' or 'CeleryExecutor,KubernetesExecutor' (got \"KubernetesExecutor\")."),
+    ("cron-with-four-fields", MINIMAL, {"databaseCleanup": {"schedule": "0 3 * *"}},
+     "Config key 'airflow-platform:airflow.databaseCleanup.schedule' must be a five-field cron schedule, like \"0 3 * * 0\" (got \"0 3 * *\")."),
+    ("airflow-2-image", MINIMAL, {"image": {"tag": "2.10.5"}},
+     "Config key 'airflow-platform:airflow.image.tag' must be an Airflow 3 image tag, like 3.1.7 or 3.1.7-python3.12 (got \"2.10.5\")."),
+]
+
+
+@pytest.mark.parametrize("base, changes, sentence", [r[1:] for r in CAPACITY_REFUSALS], ids=[r[0] for r in CAPACITY_REFUSALS])
+def test_refused_with_sentence(base, changes, sentence):
+    """Each capacity and Airflow rule stops the run with its sentence."""
+    assert refusal(with_airflow(base, **changes)) == sentence
+
+
+def test_missing_airflow_section():
+    """The airflow section is required: its DAG sync image has no safe default."""
+    raw = {k: v for k, v in MINIMAL.items() if k != "airflow"}
+    assert refusal(raw) == "Config key 'airflow-platform:airflow' is required."
+
+
+@pytest.mark.parametrize("stack, clients, to_database, available", [("dev", 125, 127, 445), ("prod", 390, 82, 1797)], ids=["dev", "prod"])
+def test_the_stack_files_fit(stack, clients, to_database, available):
+    """The stack files' budgets: dev connects directly (7 × 15 + 4 × 5), prod through 2 PgBouncers × 40."""
+    cfg = typed_config(stack_config(stack))
+    budget = capacity.connection_budget(cfg.airflow, cfg.database.instance_class)
+    assert (budget.clients, budget.to_database, budget.available, budget.fits) == (clients, to_database, available, True)
