@@ -121,8 +121,11 @@ def _dag_reader(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
     }
 
 
-def _service_account(component: str, wiring: Wiring) -> dict[str, Any]:
-    role = wiring.component_role_arns.get(component, wiring.dag_reader_role_arn if component in DAG_READERS else None)
+def _service_account(cfg: PlatformConfig, component: str, wiring: Wiring) -> dict[str, Any]:
+    # Pods whose objinsync containers read the bucket need an annotated account for IRSA to reach them; with the
+    # EFS volume nothing in them syncs, so an account without a role of its own gets none.
+    syncing = component in DAG_READERS and cfg.airflow.dag_delivery == "objinsync"
+    role = wiring.component_role_arns.get(component, wiring.dag_reader_role_arn if syncing else None)
     return {"annotations": {"eks.amazonaws.com/role-arn": role}} if role else {}
 
 
@@ -130,7 +133,7 @@ def _control_plane(cfg: PlatformConfig, wiring: Wiring, component: str, replicas
     values: dict[str, Any] = {"replicas": replicas, "podDisruptionBudget": _pdb()}
     if spread:
         values["topologySpreadConstraints"] = _zone_spread(component, hard=bool(cfg.production))
-    account = _service_account(component, wiring)
+    account = _service_account(cfg, component, wiring)
     if account:
         values["serviceAccount"] = account
     if component in DAG_READERS:
@@ -161,7 +164,7 @@ def _workers(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
         "topologySpreadConstraints": _zone_spread("workers", hard=False),
         "nodeSelector": {POOL_LABEL: "workers"},
         "resources": {"requests": {"cpu": f"{workers.cpu_millicores}m", "memory": memory}, "limits": {"memory": memory}},
-        "serviceAccount": _service_account("workers", wiring),
+        "serviceAccount": _service_account(cfg, "workers", wiring),
         **_dag_reader(cfg, wiring),
     }
 

@@ -208,6 +208,7 @@ class AddonVersionsConfig(_Model):
     coredns: Optional[AddonVersion] = Field(None, description="coredns add-on version.")
     kube_proxy: Optional[AddonVersion] = Field(None, description="kube-proxy add-on version.")
     ebs_csi_driver: Optional[AddonVersion] = Field(None, description="aws-ebs-csi-driver add-on version.")
+    efs_csi_driver: Optional[AddonVersion] = Field(None, description="aws-efs-csi-driver add-on version (only with airflow.dagDelivery efs).")
 
 
 class ClusterConfig(_Model):
@@ -346,10 +347,22 @@ class DagSyncConfig(_Model):
     interval_seconds: int = Field(30, ge=5, le=300, description="Seconds between the sidecar's syncs (new DAGs appear within this).")
 
 
+# Namespaces the task pods must not share: Airflow's own, KEDA's, and Kubernetes' (RBAC, quota and Pod Security
+# labels given to the task namespace would land on them).
+RESERVED_NAMESPACES = ("airflow", "keda", "default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def _task_namespace(value: str) -> str:
+    if value in RESERVED_NAMESPACES:
+        raise PydanticCustomError("config", f"must be a namespace of its own, not one of {', '.join(RESERVED_NAMESPACES)}")
+    return value
+
+
 class TaskPodsConfig(_Model):
     """The namespace where KubernetesPodOperator tasks run."""
 
-    namespace: DnsName = Field("airflow-tasks", description="Namespace of KubernetesPodOperator pods.")
+    namespace: Annotated[DnsName, AfterValidator(_task_namespace)] = Field(
+        "airflow-tasks", description="Namespace of KubernetesPodOperator pods (not airflow, keda or a Kubernetes namespace).")
     quota_cpu: int = Field(32, ge=1, le=10_000, description="ResourceQuota: CPU cores all task pods may request together.")
     quota_memory_gib: int = Field(128, ge=1, le=100_000, alias="quotaMemoryGiB", description="ResourceQuota: memory all task pods may request together.")
     quota_pods: int = Field(100, ge=1, le=10_000, description="ResourceQuota: task pods at once.")

@@ -1,5 +1,5 @@
 """DAG volume (option `dagDelivery: efs`): one objinsync writer keeps an encrypted EFS volume in sync with the
-DAG bucket, and every Airflow component mounts that volume read-only through a ReadWriteMany claim.
+DAG bucket, and every Airflow component mounts that volume through a ReadWriteMany claim.
 
 Every component then sees exactly the same files at the same moment, where per-pod sidecars can differ by up
 to a sync interval. The volume holds only a copy of the bucket, so it is neither backed up nor protected.
@@ -42,6 +42,9 @@ class DagVolumeArgs:
     reader_role_arn: pulumi.Input[str]
     dag_sync: DagSyncConfig
     protect: bool
+    # The CSI controller is a Deployment: it needs nodes, like the cluster's coredns and EBS CSI add-ons.
+    cluster_nodes: Sequence[pulumi.Resource] = ()
+    csi_driver_version: Optional[str] = None
 
 
 class DagVolume(pulumi.ComponentResource):
@@ -78,8 +81,9 @@ class DagVolume(pulumi.ComponentResource):
             args.cluster_oidc, CSI_NAMESPACE, [CSI_SERVICE_ACCOUNT], self), opts=child)
         iam.attach_managed_policies(csi_role, args.partition, ["service-role/AmazonEFSCSIDriverPolicy"], self, f"{name}-efs-csi-role")
         driver = aws.eks.Addon(f"{name}-efs-csi", cluster_name=args.cluster_name, addon_name="aws-efs-csi-driver",
-                               service_account_role_arn=csi_role.arn, resolve_conflicts_on_create="OVERWRITE",
-                               resolve_conflicts_on_update="PRESERVE", opts=child)
+                               addon_version=args.csi_driver_version, service_account_role_arn=csi_role.arn,
+                               resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="PRESERVE",
+                               opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.cluster_nodes)))
 
         k8s_child = pulumi.ResourceOptions(parent=self, depends_on=[driver, *mount_targets])
         volume = k8s.core.v1.PersistentVolume(f"{name}-pv", metadata={"name": f"{name}-dags"}, spec={

@@ -50,7 +50,8 @@ class Platform(pulumi.ComponentResource):
             vpc_id=self.network.vpc_id, private_subnet_ids=self.network.private_subnet_ids, protect=protect), opts=child)
 
         efs = config.airflow.dag_delivery == "efs"
-        dag_syncers = [SERVICE_ACCOUNTS[c] for c in DAG_READERS] + ([WRITER_SERVICE_ACCOUNT] if efs else [])
+        # Who syncs DAGs from the bucket: the one EFS writer, or the objinsync containers of every DAG-reading pod.
+        dag_syncers = [WRITER_SERVICE_ACCOUNT] if efs else [SERVICE_ACCOUNTS[c] for c in DAG_READERS]
         self.dag_storage = DagStorage(f"{name}-dags", DagStorageArgs(
             environment_name=name, region=config.region, teams=config.teams,
             noncurrent_version_days=config.dag_storage.noncurrent_version_days, log_retention_days=config.airflow.log_retention_days,
@@ -92,7 +93,8 @@ class Platform(pulumi.ComponentResource):
                 region=config.region, partition=partition, vpc_id=self.network.vpc_id, subnet_ids=self.network.private_subnet_ids,
                 client_security_group_id=self.cluster.security_group_id, cluster_name=self.cluster.name, cluster_oidc=self.cluster.oidc,
                 namespace=AIRFLOW_NAMESPACE, bucket_name=self.dag_storage.bucket_name, reader_role_arn=self.dag_storage.reader_role_arn,
-                dag_sync=config.airflow.dag_sync, protect=protect)
+                dag_sync=config.airflow.dag_sync, protect=protect, cluster_nodes=self.cluster.node_groups,
+                csi_driver_version=config.cluster.addon_versions.efs_csi_driver)
         self.airflow = Airflow(f"{name}-airflow", AirflowArgs(
             config=config, provider=provider, keda=self.keda.release, region=config.region,
             dag_bucket=self.dag_storage.bucket_name, dag_reader_role_arn=self.dag_storage.reader_role_arn,

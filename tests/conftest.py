@@ -44,3 +44,11 @@ def plan_with() -> Callable[..., Plan]:
         return run_stack_config(config, stack)
 
     return run
+
+
+@pytest.fixture
+def fake_aws_credentials(monkeypatch):
+    """Credentials for moto, so no test can reach a real account by accident."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)

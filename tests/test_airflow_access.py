@@ -8,21 +8,17 @@ there, while the list-prefix and kms:ViaService conditions are asserted on the d
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-import boto3
 import pytest
-from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
 from components.config import SECRET_KEYS, ConfigError
 from tests.conftest import stack_config
+from tests.moto_iam import ACCOUNT, ENFORCED_FROM_THE_FIRST_CALL, REGION, Sandbox, denied, role_documents
 from tools.offline import Plan
 
-REGION = "eu-west-1"
-ACCOUNT = "123456789012"
 COMPONENT = "airflow-platform:index:AirflowAccess"
 ROLE = "aws:iam/role:Role"
 SECRET = "aws:secretsmanager/secret:Secret"
@@ -33,7 +29,6 @@ SLACK_URL = SECRET_KEYS["slackWebhookUrl"]
 COMPONENTS = {"workers": ("worker", "airflow-worker"), "triggerer": ("triggerer", "airflow-triggerer"),
               "dagProcessor": ("dag-processor", "airflow-dag-processor"), "apiServer": ("api-server", "airflow-api-server")}
 WRITERS = ["workers", "triggerer", "dagProcessor"]
-ENFORCED_FROM_THE_FIRST_CALL = 0
 
 
 def role(plan: Plan, component: str):
@@ -189,7 +184,8 @@ class TestSlackConnection:
         """The Slack secret's name (with AWS's random suffix) matches the connections ARN the workers may read."""
         plan = plan_with("prod", {SLACK_KEY: {"secure": "v1:anything"}})
         [secret] = plan.of_type(SECRET)
-        arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret.inputs['name']}-AbC123"
+        arn = secret.outputs["arn"]
+        assert arn.startswith(f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:airflow/connections/platform_slack-")
         [granted] = [s["Resource"] for s in policy(plan, "workers")["Statement"] if s["Action"] == "secretsmanager:GetSecretValue"]
         assert [pattern for pattern in granted if fnmatchcase(arn, pattern)] == [granted[0]]
 
@@ -212,73 +208,17 @@ class TestSlackConnection:
 
 # --- IAM for real, in moto ----------------------------------------------------------------------------
 
-@dataclass
-class RoleDocuments:
-    name: str
-    trust: str
-    policy: str
-
-
-class Sandbox:
-    """An AWS account in moto holding the plan's DAG bucket and two Airflow roles, with an S3 client per role."""
-
-    def __init__(self, plan: Plan):
-        self.bucket = plan.outputs["dagBucket"]
-        iam = boto3.client("iam", region_name=REGION)
-        iam.create_user(UserName="test-admin")
-        iam.put_user_policy(UserName="test-admin", PolicyName="admin", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-        keys = iam.create_access_key(UserName="test-admin")["AccessKey"]
-        self.admin = boto3.Session(aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"], region_name=REGION)
-        self.admin.client("s3").create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-        self.documents: dict[str, RoleDocuments] = {}
-        for component in ("workers", "apiServer"):
-            resource = role(plan, component)
-            self.documents[component] = RoleDocuments(name=resource.id, trust=resource.inputs["assumeRolePolicy"],
-                                                      policy=json.dumps(policy(plan, component)))
-            self.admin.client("iam").create_role(RoleName=resource.id, AssumeRolePolicyDocument=resource.inputs["assumeRolePolicy"])
-            self.put_policy(component, self.documents[component].policy)
-        self.s3 = {component: self._s3_as(documents.name) for component, documents in self.documents.items()}
-
-    def put_policy(self, component: str, document: str) -> None:
-        self.admin.client("iam").put_role_policy(RoleName=self.documents[component].name, PolicyName="generated", PolicyDocument=document)
-
-    def put_as_admin(self, key: str, body: bytes) -> None:
-        self.admin.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
-
-    def _s3_as(self, role_name: str):
-        """An S3 client with the credentials a web-identity login to `role_name` returns (what IRSA gives a pod)."""
-        credentials = boto3.client("sts", region_name=REGION).assume_role_with_web_identity(
-            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role_name}", RoleSessionName="pod", WebIdentityToken="token")["Credentials"]
-        return boto3.client("s3", region_name=REGION, aws_access_key_id=credentials["AccessKeyId"],
-                            aws_secret_access_key=credentials["SecretAccessKey"], aws_session_token=credentials["SessionToken"])
-
-
-def denied(call) -> bool:
-    try:
-        call()
-    except ClientError as error:
-        return error.response["Error"]["Code"] == "AccessDenied"
-    return False
-
-
 @pytest.fixture
 def sandbox(prod_plan):
     with mock_aws():
-        yield Sandbox(prod_plan)
-
-
-@pytest.fixture
-def fake_credentials(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+        yield Sandbox(prod_plan, {component: role_documents(prod_plan, role(prod_plan, component).name)
+                                  for component in ("workers", "apiServer")})
 
 
 LOG = "logs/dag/run/task.log"
 
 
-@pytest.mark.usefixtures("fake_credentials")
+@pytest.mark.usefixtures("fake_aws_credentials")
 class TestWorkerRoleInMoto:
     """Tests, with IAM enforced, that the worker role writes task logs and nothing else."""
 
@@ -308,11 +248,11 @@ class TestWorkerRoleInMoto:
         documents = sandbox.documents["workers"]
         widened = documents.policy.replace(f"{sandbox.bucket}/logs/*", f"{sandbox.bucket}/*")
         assert widened != documents.policy
-        sandbox.put_policy("workers", widened)
+        sandbox.put_policy(documents.name, widened)
         sandbox.s3["workers"].put_object(Bucket=sandbox.bucket, Key="teams/analytics/x.py", Body=b"x")
 
 
-@pytest.mark.usefixtures("fake_credentials")
+@pytest.mark.usefixtures("fake_aws_credentials")
 class TestApiServerRoleInMoto:
     """Tests, with IAM enforced, that the API server role reads task logs and cannot write them."""
 
@@ -336,5 +276,5 @@ class TestApiServerRoleInMoto:
         document = json.loads(documents.policy)
         [logs] = [s for s in document["Statement"] if s["Action"] == "s3:GetObject"]
         logs["Action"] = ["s3:GetObject", "s3:PutObject"]
-        sandbox.put_policy("apiServer", json.dumps(document))
+        sandbox.put_policy(documents.name, json.dumps(document))
         sandbox.s3["apiServer"].put_object(Bucket=sandbox.bucket, Key=LOG, Body=b"allowed")

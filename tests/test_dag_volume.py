@@ -174,12 +174,13 @@ class TestWriter:
             "name": "airflow-dags-sync", "namespace": "airflow", "annotations": {"eks.amazonaws.com/role-arn": plan.outputs["dagReaderRoleArn"]}}
         assert pod["containers"][0]["env"] == [{"name": "AWS_REGION", "value": "eu-west-1"}]
 
-    def test_reader_role_trusts_the_writer(self, plan):
-        """The DAG reader role's trust adds system:serviceaccount:airflow:airflow-dags-sync to the four DAG readers."""
-        assert trust_subjects(plan, "airflow-prod-dags-reader") == [
-            "system:serviceaccount:airflow:airflow-scheduler", "system:serviceaccount:airflow:airflow-dag-processor",
-            "system:serviceaccount:airflow:airflow-triggerer", "system:serviceaccount:airflow:airflow-worker",
-            "system:serviceaccount:airflow:airflow-dags-sync"]
+    def test_reader_role_trusts_only_the_writer(self, plan):
+        """With the volume, the writer is the only account that reads the bucket, so the DAG reader role trusts it alone."""
+        assert trust_subjects(plan, "airflow-prod-dags-reader") == ["system:serviceaccount:airflow:airflow-dags-sync"]
+
+    def test_scheduler_account_gets_no_role(self, plan):
+        """The scheduler syncs nothing any more and needs no AWS access: its account carries no role."""
+        assert "serviceAccount" not in chart_values(plan)["scheduler"]
 
 
 class TestCsiDriver:
@@ -190,6 +191,18 @@ class TestCsiDriver:
         assert part(plan, "efs-csi").inputs == {
             "clusterName": "airflow-prod", "addonName": "aws-efs-csi-driver", "serviceAccountRoleArn": part(plan, "efs-csi-role").outputs["arn"],
             "resolveConflictsOnCreate": "OVERWRITE", "resolveConflictsOnUpdate": "PRESERVE"}
+
+    def test_addon_waits_for_the_nodes(self, plan):
+        """Its controller is a Deployment, so the add-on is created after both node groups, like coredns."""
+        groups = {g.urn for g in plan.of_type("aws:eks/nodeGroup:NodeGroup")}
+        assert len(groups) == 2 and groups <= set(part(plan, "efs-csi").dependencies)
+
+    def test_addon_version_can_be_pinned(self, plan_with):
+        """cluster.addonVersions.efsCsiDriver pins the add-on like the others."""
+        changes = efs_changes()
+        cluster = stack_config("prod")["airflow-platform:cluster"]
+        changes["airflow-platform:cluster"] = {**cluster, "addonVersions": {"efsCsiDriver": "v2.1.4-eksbuild.1"}}
+        assert part(plan_with("prod", changes), "efs-csi").inputs["addonVersion"] == "v2.1.4-eksbuild.1"
 
     def test_role_trusts_only_the_controller(self, plan):
         """Only kube-system:efs-csi-controller-sa, through the cluster's OIDC provider, may assume it."""

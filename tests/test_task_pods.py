@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from components.config import ConfigError
 from components.names import SERVICE_ACCOUNTS
 from tests.conftest import stack_config
 from tools.offline import Plan
@@ -204,3 +205,16 @@ class TestChartPodLaunching:
         assert values["executor"] == "CeleryExecutor,KubernetesExecutor"
         assert values["allowPodLaunching"] is True
         assert part(plan, "launcher-binding").inputs["subjects"] == LAUNCHERS
+
+
+class TestReservedNamespaces:
+    """Tests that the task namespace cannot be one that RBAC, quota and Pod Security labels would damage."""
+
+    @pytest.mark.parametrize("namespace", ["airflow", "keda", "default", "kube-system", "kube-public", "kube-node-lease"])
+    def test_refused(self, plan_with, namespace):
+        """Sharing Airflow's, KEDA's or a Kubernetes namespace is refused with one sentence."""
+        with pytest.raises(ConfigError) as caught:
+            plan_with("dev", {"airflow-platform:airflow": airflow_config("dev", taskPods={"namespace": namespace})})
+        assert str(caught.value) == (
+            "Config key 'airflow-platform:airflow.taskPods.namespace' must be a namespace of its own, not one of airflow, keda, default, "
+            f"kube-system, kube-public, kube-node-lease (got \"{namespace}\").")

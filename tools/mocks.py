@@ -125,6 +125,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "aws:ec2/launchTemplate:LaunchTemplate": self._launch_template,
             "random:index/randomPassword:RandomPassword": self._random_password,
             "random:index/randomId:RandomId": self._random_id,
+            "aws:secretsmanager/secret:Secret": self._secret,
         }
 
     def _bucket(self, logical: str, inputs: dict) -> dict:
@@ -187,6 +188,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def _random_password(self, logical: str, inputs: dict) -> dict:
         # Deterministic and obviously fake; the SDK marks `result` secret, so it never shows in the plan.
         return {"result": f"offline-{_hex(logical, int(inputs.get('length', 32)) - 8)}"}
+
+    def _secret(self, logical: str, inputs: dict) -> dict:
+        # Secrets Manager appends six random characters to the name in the ARN.
+        name = self._physical_name(logical, inputs)
+        arn = self._arn("secretsmanager", f"secret:{name}-{_hex(name, 6)}")
+        return {"id": arn, "arn": arn, "name": name}
 
     def _random_id(self, logical: str, inputs: dict) -> dict:
         data = hashlib.sha256(logical.encode()).digest()[: int(inputs["byteLength"])]
