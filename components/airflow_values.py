@@ -14,6 +14,7 @@ from typing import Any, Optional
 from components import celery_config
 from components.config import DagSyncConfig, PlatformConfig
 from components.names import AIRFLOW_RELEASE, DAG_READERS, LOGS_PREFIX, POOL_LABEL, SERVICE_ACCOUNTS, TEAMS_PREFIX
+from components.observability_values import airflow_metrics_config
 
 CHART = "airflow"
 CHART_VERSION = "1.19.0"
@@ -192,6 +193,7 @@ def _config(cfg: PlatformConfig, wiring: Wiring) -> dict[str, dict[str, Any]]:
         "celery": {"worker_concurrency": airflow.workers.concurrency, "celery_config_options": celery_config.IMPORT_PATH},
         "database": {"sql_alchemy_pool_size": airflow.sql_alchemy_pool_size, "sql_alchemy_max_overflow": airflow.sql_alchemy_max_overflow},
         "api": {"workers": airflow.api_server_workers},
+        "metrics": airflow_metrics_config(cfg),
         "logging": {
             "remote_logging": "True",
             "remote_base_log_folder": f"s3://{wiring.dag_bucket}/{LOGS_PREFIX}",
@@ -248,6 +250,8 @@ def airflow_values(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
         "triggerer": {**_control_plane(cfg, wiring, "triggerer", replicas.triggerer, spread=False), "persistence": {"enabled": False}},
         "dagProcessor": {"enabled": True, **_control_plane(cfg, wiring, "dagProcessor", replicas.dag_processor, spread=False)},
         "pgbouncer": _pgbouncer(cfg),
+        # Metrics go out over OTLP to the collector; with the StatsD exporter on, Airflow would pick StatsD instead.
+        "statsd": {"enabled": False},
         # Jobs run as plain Kubernetes Jobs: Helm hooks would wait on pods that wait on the migration.
         "migrateDatabaseJob": {"useHelmHooks": False, "applyCustomEnv": False},
         "createUserJob": _create_admin_user(),

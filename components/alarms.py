@@ -1,4 +1,5 @@
-"""Alarms: the environment's SNS topic, and CloudWatch alarms on the metadata DB that notify it on alarm and on recovery."""
+"""Alarms: the environment's SNS topic and who is subscribed to it, and CloudWatch alarms on the metadata DB that
+notify it on alarm and on recovery."""
 
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ class AlarmsArgs:
     partition: str
     account_id: str
     protect: bool
+    # A paging service's https endpoint (for example PagerDuty's CloudWatch integration URL): it holds a key.
+    webhook_url: Optional[pulumi.Output[str]] = None
 
 
 class Alarms(pulumi.ComponentResource):
@@ -68,6 +71,12 @@ class Alarms(pulumi.ComponentResource):
         topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=key.arn, opts=child)
         self.topic_arn = topic.arn
         cfg = args.thresholds
+        for index, address in enumerate(cfg.email_subscriptions):
+            aws.sns.TopicSubscription(f"{name}-email-{index}", topic=topic.arn, protocol="email", endpoint=address, opts=child)
+        if args.webhook_url is not None:
+            aws.sns.TopicSubscription(f"{name}-webhook", topic=topic.arn, protocol="https", endpoint=pulumi.Output.secret(args.webhook_url),
+                                      # Paging services confirm the subscription themselves.
+                                      endpoint_auto_confirms=True, opts=child)
         for alarm in db_alarms(cfg, args.instance_class):
             aws.cloudwatch.MetricAlarm(
                 f"{name}-db-{alarm.key}",
@@ -83,6 +92,7 @@ class Alarms(pulumi.ComponentResource):
                 datapoints_to_alarm=cfg.evaluation_periods,
                 # A database that stops reporting is as worrying as one that reports trouble.
                 treat_missing_data="breaching",
+                actions_enabled=cfg.notifications_enabled,
                 alarm_actions=[topic.arn],
                 ok_actions=[topic.arn],
                 opts=child,

@@ -21,6 +21,8 @@ CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager",
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 NODE_POLICIES = ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy"]
 EBS_CSI_NAMESPACE, EBS_CSI_SERVICE_ACCOUNT = "kube-system", "ebs-csi-controller-sa"
+# The cluster's default StorageClass: gp3 volumes encrypted with the cluster's key (Prometheus, Alertmanager...).
+STORAGE_CLASS = "gp3-encrypted"
 _AMI_TYPES = {"x86_64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
 
 
@@ -123,10 +125,16 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-ebs-csi-role", assume_role_policy=iam.irsa_trust(self.oidc, EBS_CSI_NAMESPACE, [EBS_CSI_SERVICE_ACCOUNT], self),
             opts=child)
         iam.attach_managed_policies(ebs_csi_role, args.partition, ["service-role/AmazonEBSCSIDriverPolicy"], self, f"{name}-ebs-csi-role")
+        # AWS's policy covers AWS-managed keys only; volumes encrypted with our key need these on it.
+        aws.iam.RolePolicy(f"{name}-ebs-csi-role-key", role=ebs_csi_role.id, policy=iam.document([
+            {"actions": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"], "resources": [self.key.arn]},
+            {"actions": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], "resources": [self.key.arn],
+             "conditions": [{"test": "Bool", "variable": "kms:GrantIsForAWSResource", "values": ["true"]}]},
+        ], self), opts=child)
         # coredns and the EBS CSI controller are Deployments: they need nodes to become healthy.
         self._addon(name, cluster, "coredns", cfg.addon_versions.coredns, depends_on=self.node_groups)
-        self._addon(name, cluster, "aws-ebs-csi-driver", cfg.addon_versions.ebs_csi_driver, depends_on=self.node_groups,
-                    service_account_role_arn=ebs_csi_role.arn)
+        ebs_csi = self._addon(name, cluster, "aws-ebs-csi-driver", cfg.addon_versions.ebs_csi_driver, depends_on=self.node_groups,
+                              service_account_role_arn=ebs_csi_role.arn)
 
         for index, principal in enumerate(cfg.admin_role_arns):
             entry = aws.eks.AccessEntry(f"{name}-admin-{index}", cluster_name=cluster.name, principal_arn=principal,
@@ -141,6 +149,12 @@ class Cluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(
             f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=self.node_groups))
+        self.storage_class = k8s.storage.v1.StorageClass(
+            f"{name}-gp3", metadata={"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            provisioner="ebs.csi.aws.com", parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": self.key.arn},
+            # Bind where the pod lands, so the volume is created in that pod's zone.
+            volume_binding_mode="WaitForFirstConsumer", allow_volume_expansion=True, reclaim_policy="Delete",
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs_csi]))
 
         self.register_outputs({"name": self.name, "endpoint": self.endpoint, "oidcProviderArn": self.oidc.provider_arn,
                                "securityGroupId": self.security_group_id})

@@ -39,7 +39,14 @@ PERFORMANCE_INSIGHTS_RETENTION_DAYS = (7, *(31 * months for months in range(1, 2
 MIN_KUBERNETES_MINOR = 30
 # Keys whose values must be Pulumi secrets, with a harmless example of each (the offline plan uses it when the
 # stack file holds the key's ciphertext, which only the real stack can decrypt).
-SECRET_KEYS = {"slackWebhookUrl": "https://hooks.slack.com/services/T00000000/B00000000/offlineplanexample"}
+SECRET_KEYS = {
+    "slackWebhookUrl": "https://hooks.slack.com/services/T00000000/B00000000/offlineplanexample",
+    "slackBotToken": "xoxb-000000000000-0000000000000-offlineplanexample",
+    "pagerDutyRoutingKey": "0123456789abcdef0123456789abcdef",
+    "opsgenieApiKey": "00000000-0000-4000-8000-000000000000",
+    "watchdogToken": "offline-plan-example-token",
+    "alarmWebhookUrl": "https://events.pagerduty.com/integration/0123456789abcdef0123456789abcdef/enqueue",
+}
 
 
 class ConfigError(pulumi.RunError):
@@ -119,10 +126,20 @@ def _known_db_instance_class(value: str) -> str:
     return value
 
 
-def _slack_webhook(value: SecretStr) -> SecretStr:
-    if not re.fullmatch(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+", value.get_secret_value()):
-        raise PydanticCustomError("config", "must be a Slack incoming-webhook URL (https://hooks.slack.com/services/<ids>)")
-    return value
+def _secret_matching(pattern: str, requirement: str) -> AfterValidator:
+    """A check of a secret's shape whose error never repeats the secret."""
+    regex = re.compile(pattern)
+
+    def check(value: SecretStr) -> SecretStr:
+        if not regex.fullmatch(value.get_secret_value()):
+            raise PydanticCustomError("config", requirement)
+        return value
+
+    return AfterValidator(check)
+
+
+HttpsUrlSecret = Annotated[SecretStr, _secret_matching(r"https://[\w.-]+(:\d+)?(/\S*)?", "must be an https:// URL")]
+SlackChannel = Annotated[str, _matching(r"#[a-z0-9_-]{1,80}", "must be a Slack channel name, like #data-platform-alerts")]
 
 
 def _kubernetes_version(value: str) -> str:
@@ -233,6 +250,8 @@ class TeamConfig(_Model):
         description="The team's DAG repository; only its CI may assume the team's role.")
     branch: Annotated[str, _matching(r"[A-Za-z0-9._/-]{1,100}", "must be a git branch name, like main")] = Field(
         "main", description="The only branch whose CI may publish (GitHub OIDC subject repo:<repository>:ref:refs/heads/<branch>).")
+    slack_channel: Optional[SlackChannel] = Field(
+        None, description="The team's Slack channel: alerts labelled team=<name> go there (unset: to the platform channel).")
 
 
 class DagStorageConfig(_Model):
@@ -283,6 +302,37 @@ class AlarmsConfig(_Model):
     write_latency_ms: int = Field(20, ge=1, le=10_000, description="DB write latency that raises an alarm.")
     period_seconds: Literal[60, 300] = Field(60, description="Period of each alarm's datapoints.")
     evaluation_periods: int = Field(5, ge=1, le=60, description="Consecutive breaching periods before an alarm fires.")
+    notifications_enabled: bool = Field(True, description="Whether the alarms notify the topic; false keeps a test stack's alarms quiet.")
+    email_subscriptions: list[Annotated[str, _matching(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", "must be an e-mail address")]] = Field(
+        default_factory=list, description="E-mail addresses subscribed to the alarm topic (each confirms by mail). "
+                                          "For a paging service set the secret alarmWebhookUrl.")
+
+
+class MonitoringConfig(_Model):
+    """Metrics: the OTEL collector Airflow sends to, and kube-prometheus-stack."""
+
+    prometheus_retention_days: int = Field(15, ge=1, le=365, description="Days Prometheus keeps samples.")
+    prometheus_storage_gib: int = Field(50, ge=10, le=16_384, alias="prometheusStorageGiB", description="Prometheus volume (gp3, encrypted).")
+    prometheus_replicas: Optional[int] = Field(None, ge=1, le=3, description="Prometheus replicas.", json_schema_extra={"defaultText": "2 in production, else 1"})
+    alertmanager_replicas: Optional[int] = Field(None, ge=1, le=5, description="Alertmanager replicas (they gossip to deduplicate).",
+                                                 json_schema_extra={"defaultText": "2 in production, else 1"})
+    collector_replicas: Optional[int] = Field(None, ge=1, le=10, description="OTEL collector replicas.", json_schema_extra={"defaultText": "2 in production, else 1"})
+    metrics_interval_seconds: int = Field(30, ge=5, le=300, description="How often Airflow exports its metrics (otel_interval_milliseconds).")
+
+
+class AlertingConfig(_Model):
+    """Where alerts go, and the thresholds of the Airflow alert rules."""
+
+    critical_receiver: Literal["pagerduty", "opsgenie"] = Field(
+        "pagerduty", description="Who pages for critical alerts (with the secret pagerDutyRoutingKey or opsgenieApiKey).")
+    platform_slack_channel: SlackChannel = Field("#data-platform-alerts", description="The platform team's channel: warnings, and a copy of criticals.")
+    scheduler_loop_seconds: int = Field(30, ge=1, le=3600, description="A scheduler loop longer than this (for 10 minutes) raises AirflowSchedulerLoopSlow.")
+    queued_task_sla_minutes: int = Field(15, ge=1, le=1440, description="A task queued longer than this raises AirflowTaskQueuedTooLong.")
+    dag_parse_seconds: int = Field(120, ge=1, le=3600, description="A full DAG parse slower than this (for 15 minutes) raises AirflowDagParseSlow.")
+    team_task_failures_per_hour: int = Field(10, ge=1, le=100_000, description="Failed task instances of one team in an hour that raise AirflowTeamTaskFailures.")
+    watchdog_url: Optional[Annotated[str, _matching(r"https://[\w.-]+(:\d+)?(/\S*)?", "must be an https:// URL")]] = Field(
+        None, description="Dead man's switch: the always-firing Watchdog alert is posted here every minute, so silence means alerting is broken. "
+                          "Not a secret (Alertmanager cannot read a URL from a file before 0.26); put a credential in the secret watchdogToken.")
 
 
 def _cron(value: str) -> str:
@@ -419,7 +469,20 @@ class PlatformConfig(_Model):
     broker: BrokerConfig = Field(default_factory=BrokerConfig, description="The Celery broker.")
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig, description="Metadata DB alarm thresholds.")
     airflow: AirflowConfig = Field(description="Airflow, its workers and its chart release.")
-    slack_webhook_url: Optional[Annotated[SecretStr, AfterValidator(_slack_webhook)]] = Field(
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Metrics collection and storage.")
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig, description="Alert rules and routes.")
+    slack_bot_token: Optional[Annotated[SecretStr, _secret_matching(r"xox[bp]-[A-Za-z0-9-]+", "must be a Slack bot token (xoxb-…)")]] = Field(
+        None, description="Secret. Slack bot token Alertmanager posts with (to the platform and team channels). Unset: no Slack alerts.")
+    pager_duty_routing_key: Optional[Annotated[SecretStr, _secret_matching(r"[A-Za-z0-9]{32}", "must be a 32-character PagerDuty Events v2 routing key")]] = Field(
+        None, description="Secret. PagerDuty Events v2 routing key for critical alerts (with alerting.criticalReceiver pagerduty).")
+    opsgenie_api_key: Optional[Annotated[SecretStr, _secret_matching(r"[0-9a-f-]{36}", "must be an Opsgenie API key (a UUID)")]] = Field(
+        None, description="Secret. Opsgenie API key for critical alerts (with alerting.criticalReceiver opsgenie).")
+    watchdog_token: Optional[Annotated[SecretStr, _secret_matching(r"\S{8,512}", "must be a token of 8 to 512 characters without spaces")]] = Field(
+        None, description="Secret. Bearer token sent with the Watchdog heartbeat to alerting.watchdogUrl, if that service needs one.")
+    alarm_webhook_url: Optional[HttpsUrlSecret] = Field(
+        None, description="Secret. An https endpoint subscribed to the DB alarm topic, e.g. PagerDuty's CloudWatch integration URL.")
+    slack_webhook_url: Optional[Annotated[SecretStr, _secret_matching(
+        r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+", "must be a Slack incoming-webhook URL (https://hooks.slack.com/services/<ids>)")]] = Field(
         None, description="Secret. The company Slack incoming webhook, stored as the Airflow connection platform_slack in Secrets Manager; "
                           "set it with `pulumi config set --secret airflow-platform:slackWebhookUrl <url>`. Unset: no Slack connection.")
     tags: dict[Annotated[str, _matching(r"(?!aws:)[\w.:/=+\-@ ]{1,128}", "must be a tag key of 1 to 128 characters not starting with aws:")], TagValue] = Field(
@@ -462,6 +525,10 @@ class PlatformConfig(_Model):
             airflow.pgbouncer.enabled = prod
         if airflow.pgbouncer.replicas is None:
             airflow.pgbouncer.replicas = two_in_production
+        monitoring = self.monitoring
+        for key in ("prometheus_replicas", "alertmanager_replicas", "collector_replicas"):
+            if getattr(monitoring, key) is None:
+                setattr(monitoring, key, two_in_production)
         return self
 
     @property

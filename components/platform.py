@@ -10,21 +10,28 @@ from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
+from pydantic import SecretStr
 
 from components.airflow import Airflow, AirflowArgs
 from components.airflow_access import AirflowAccess, AirflowAccessArgs
 from components.alarms import Alarms, AlarmsArgs
 from components.autoscaling import Keda, KedaArgs
 from components.broker import Broker, BrokerArgs
-from components.cluster import Cluster, ClusterArgs
+from components.cluster import STORAGE_CLASS, Cluster, ClusterArgs
 from components.config import PlatformConfig
 from components.dag_storage import DagStorage, DagStorageArgs
 from components.dag_volume import WRITER_SERVICE_ACCOUNT, DagVolumeArgs
 from components.metadata_db import MetadataDatabase, MetadataDatabaseArgs
 from components.names import AIRFLOW_NAMESPACE, DAG_READERS, SERVICE_ACCOUNTS
 from components.network import Network, NetworkArgs
+from components.observability import Observability, ObservabilityArgs
 from components.task_pods import TaskPods, TaskPodsArgs
 
+
+
+def _secret(value: Optional[SecretStr]) -> Optional[pulumi.Output[str]]:
+    """A secret config value as a Pulumi secret, the only form in which it leaves the config."""
+    return pulumi.Output.secret(value.get_secret_value()) if value is not None else None
 
 
 class Platform(pulumi.ComponentResource):
@@ -64,7 +71,8 @@ class Platform(pulumi.ComponentResource):
 
         self.alarms = Alarms(f"{name}-alarms", AlarmsArgs(
             thresholds=config.alarms, instance_class=config.database.instance_class, db_identifier=self.database.identifier,
-            partition=partition, account_id=account_id, protect=protect), opts=child)
+            partition=partition, account_id=account_id, protect=protect,
+            webhook_url=_secret(config.alarm_webhook_url)), opts=child)
 
         self.broker: Optional[Broker] = None
         if config.broker.mode == "elasticache":
@@ -78,15 +86,16 @@ class Platform(pulumi.ComponentResource):
 
     def _airflow(self, name: str, config: PlatformConfig, partition: str, account_id: str, protect: bool,
                  child: pulumi.ResourceOptions) -> None:
-        """The Kubernetes side: KEDA, Airflow's AWS access, the Airflow release and the task-pod namespace."""
+        """The Kubernetes side: observability, KEDA, Airflow's AWS access, the Airflow release and the task-pod namespace."""
         provider = self.cluster.provider
+        self.observability = Observability(f"{name}-observability", ObservabilityArgs(
+            config=config, provider=provider, storage_class=STORAGE_CLASS, depends_on=[self.cluster.storage_class]), opts=child)
         self.keda = Keda(f"{name}-keda", KedaArgs(provider=provider), opts=child)
-        slack = config.slack_webhook_url
         self.airflow_access = AirflowAccess(f"{name}-access", AirflowAccessArgs(
             region=config.region, partition=partition, account_id=account_id, cluster_oidc=self.cluster.oidc,
             bucket_arn=self.dag_storage.bucket_arn, bucket_key_arn=self.dag_storage.key_arn,
             secrets_prefix=config.airflow.secrets_prefix, protect=protect,
-            slack_webhook_url=pulumi.Output.secret(slack.get_secret_value()) if slack is not None else None), opts=child)
+            slack_webhook_url=_secret(config.slack_webhook_url)), opts=child)
         dag_volume = None
         if config.airflow.dag_delivery == "efs":
             dag_volume = DagVolumeArgs(
@@ -126,4 +135,5 @@ class Platform(pulumi.ComponentResource):
             "airflowNamespace": self.airflow.namespace,
             "airflowRoleArns": self.airflow_access.role_arns,
             "taskPodsNamespace": self.task_pods.namespace,
+            "monitoringNamespace": self.observability.namespace,
         }

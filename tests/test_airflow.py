@@ -48,8 +48,8 @@ class TestReleases:
         """The Airflow release depends on KEDA's release, every Secret it names, and the Celery module."""
         airflow = release(prod_plan, "airflow")
         assert release(prod_plan, "keda").urn in airflow.dependencies
-        secrets = {r.urn for r in prod_plan.of_type(SECRET)}
-        config_maps = {r.urn for r in prod_plan.of_type("kubernetes:core/v1:ConfigMap")}
+        secrets = {r.urn for r in prod_plan.of_type(SECRET) if r.inputs["metadata"]["namespace"] == "airflow"}
+        config_maps = {r.urn for r in prod_plan.of_type("kubernetes:core/v1:ConfigMap") if r.inputs["metadata"]["namespace"] == "airflow"}
         assert secrets | config_maps <= set(airflow.dependencies)
 
     def test_values_wired_to_real_resources(self, prod_plan):
@@ -77,7 +77,7 @@ class TestSecrets:
                                          SECRETS.admin_password, SECRETS.pgbouncer_config, SECRETS.pgbouncer_stats]),
                             (dev_plan, [SECRETS.metadata, SECRETS.broker, SECRETS.fernet_key, SECRETS.api_secret_key, SECRETS.jwt_secret,
                                         SECRETS.admin_password, SECRETS.redis_password])):
-            created = {r.inputs["metadata"]["name"]: r for r in plan.of_type(SECRET)}
+            created = {r.inputs["metadata"]["name"]: r for r in plan.of_type(SECRET) if r.inputs["metadata"]["namespace"] == "airflow"}
             assert sorted(created) == sorted(names)
             for secret in created.values():
                 assert secret.inputs["metadata"]["namespace"] == "airflow"
@@ -146,7 +146,7 @@ class TestCeleryModule:
     def test_module_carries_the_stack_numbers(self, request, stack_fixture, tasks, memory):
         """The shipped module sets the stack's worker_max_tasks_per_child and worker_max_memory_per_child."""
         plan = request.getfixturevalue(stack_fixture)
-        [config_map] = plan.of_type("kubernetes:core/v1:ConfigMap")
+        [config_map] = [c for c in plan.of_type("kubernetes:core/v1:ConfigMap") if c.inputs["metadata"]["namespace"] == "airflow"]
         assert config_map.inputs["metadata"] == {"name": "platform-airflow-celery-config", "namespace": "airflow"}
         module = config_map.inputs["data"]["airflow_platform_celery.py"]
         assert f'"worker_max_tasks_per_child": {tasks},' in module and f'"worker_max_memory_per_child": {memory},' in module
@@ -156,4 +156,4 @@ def test_namespaces_enforce_baseline_pod_security(prod_plan):
     """The airflow namespace refuses privileged pods and warns on anything short of restricted."""
     namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"].get("labels", {}) for r in prod_plan.of_type("kubernetes:core/v1:Namespace")}
     assert namespaces["airflow"] == {"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "restricted"}
-    assert sorted(namespaces) == ["airflow", "airflow-tasks", "keda"]
+    assert sorted(namespaces) == ["airflow", "airflow-tasks", "keda", "monitoring"]

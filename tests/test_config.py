@@ -62,8 +62,10 @@ class TestDefaults:
 
 REFUSALS = [
     ("unknown-key", {"zonez": 3},
-     "Config key 'airflow-platform:zonez' is not a known key; the known keys there are: airflow, alarms, broker, cluster, dagStorage, "
-     "database, environment, network, owner, production, protectStatefulResources, slackWebhookUrl, tags, teams, zones."),
+     "Config key 'airflow-platform:zonez' is not a known key; the known keys there are: airflow, alarmWebhookUrl, alarms, alerting, broker, "
+     "cluster, dagStorage, "
+     "database, environment, monitoring, network, opsgenieApiKey, owner, pagerDutyRoutingKey, production, protectStatefulResources, "
+     "slackBotToken, slackWebhookUrl, tags, teams, watchdogToken, zones."),
     ("unknown-nested-key", {"cluster": {"nodeGroups": {"gpu": {}}}},
      "Config key 'airflow-platform:cluster.nodeGroups.gpu' is not a known key; the known keys there are: system, workers."),
     ("string-for-integer", {"zones": "3"}, "Config key 'airflow-platform:zones' must be an integer from 2 to 6 (got \"3\")."),

@@ -23,7 +23,8 @@ def test_dev_plan_printed_and_written(build_dir, capsys, dev_plan):
     assert plan_cli.main(["dev"]) == 0
     out = capsys.readouterr().out
     headers = [line.split(" ")[0] for line in out.splitlines() if line and not line.startswith(" ") and "(" in line and "resources)" in line]
-    assert headers == ["aws", "Network", "Cluster", "DagStorage", "MetadataDatabase", "Alarms", "Keda", "AirflowAccess", "Airflow", "TaskPods"]
+    assert headers == ["aws", "Network", "Cluster", "DagStorage", "MetadataDatabase", "Alarms", "Observability", "Keda", "AirflowAccess",
+                       "Airflow", "TaskPods"]
     assert "zones: eu-west-1a, eu-west-1b" in out
     assert "capacity: worker slots 16 of parallelism 32; DB connections 127 (direct) of 445 that db.t4g.medium leaves Airflow" in out
     assert "instanceClass=db.t4g.medium" in out and "multiAz=false" in out and "password=[secret]" in out

@@ -46,7 +46,8 @@ class TestProgram:
         """One ComponentResource per concern, all children of the platform."""
         [platform] = plan.of_type("airflow-platform:index:Platform")
         components = sorted(r.type.split(":")[-1] for r in plan.children(platform) if not r.custom)
-        expected = ["Airflow", "AirflowAccess", "Alarms", "Cluster", "DagStorage", "Keda", "MetadataDatabase", "Network", "TaskPods"] + (
+        expected = ["Airflow", "AirflowAccess", "Alarms", "Cluster", "DagStorage", "Keda", "MetadataDatabase", "Network", "Observability",
+                    "TaskPods"] + (
             ["Broker"] if plan.stack == "prod" else [])
         assert components == sorted(expected)
 
@@ -78,8 +79,8 @@ class TestSecrets:
         """No generated secret (passwords, tokens, keys) appears in an output or anywhere in the plan file."""
         generated = [r.outputs["result"] for r in prod_plan.of_type("random:index/randomPassword:RandomPassword")]
         generated += [r.outputs["b64Url"] for r in prod_plan.of_type("random:index/randomId:RandomId")]
-        # DB master, broker token, API secret key, JWT secret, admin password, fernet key
-        assert len(generated) == 6
+        # DB master, broker token, API secret key, JWT secret, Airflow admin, Grafana admin, fernet key
+        assert len(generated) == 7
         assert prod_plan.secret_outputs == []
         text = json.dumps(prod_plan.outputs) + json.dumps(prod_plan.to_json())
         assert not any(value in text for value in generated)

@@ -63,14 +63,16 @@ KEY_SETTINGS: dict[str, list[str]] = {
     "pulumi:providers:aws": ["region", "defaultTags.tags"],
 }
 # Components in the order the platform composes them.
-COMPONENT_ORDER = ["pulumi:providers:aws", "Network", "Cluster", "DagStorage", "MetadataDatabase", "Alarms", "Broker", "Keda",
-                   "AirflowAccess", "Airflow", "TaskPods"]
+COMPONENT_ORDER = ["pulumi:providers:aws", "Network", "Cluster", "DagStorage", "MetadataDatabase", "Alarms", "Broker", "Observability",
+                   "Keda", "AirflowAccess", "Airflow", "TaskPods"]
 # The chart values worth a glance in the plan (paths into the release's values).
 RELEASE_VALUES = ["executor", "airflowVersion", "workers.keda", "workers.terminationGracePeriodSeconds", "workers.podAnnotations",
                   "workers.podDisruptionBudget", "workers.resources", "scheduler.replicas", "apiServer.replicas", "triggerer.replicas",
                   "dagProcessor.replicas", "config.celery", "config.core.parallelism", "config.logging.remote_base_log_folder",
-                  "config.secrets.backend_kwargs", "pgbouncer.enabled", "redis.enabled", "dags.persistence", "databaseCleanup",
-                  "crds.install"]
+                  "config.secrets.backend_kwargs", "config.metrics.otel_host", "statsd.enabled", "pgbouncer.enabled", "redis.enabled",
+                  "dags.persistence", "databaseCleanup", "crds.install", "mode", "image", "config.service.pipelines.metrics",
+                  "prometheus.prometheusSpec.retention", "prometheus.prometheusSpec.storageSpec", "prometheus.prometheusSpec.replicas",
+                  "alertmanager.alertmanagerSpec.replicas"]
 
 
 def _get(inputs: dict, path: str) -> Any:
@@ -146,7 +148,12 @@ def _settings(resource: Resource, namer: _Namer) -> list[str]:
         lines = [f"chart {inputs['chart']} {inputs['version']} from {inputs['repositoryOpts']['repo']} into namespace {inputs['namespace']}"]
         values = inputs.get("values", {})
         lines += [f"{path}={namer.show(_get(values, path))}" for path in RELEASE_VALUES if _get(values, path) is not None]
+        if "alertmanager" in values:
+            lines += _routes(values["alertmanager"]["config"])
         return lines
+    if resource.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule":
+        return [f"alert {rule['alert']} [{rule['labels']['severity']}] for {rule['for']}: {rule['expr']}"
+                for group in resource.inputs["spec"]["groups"] for rule in group["rules"]]
     shown = []
     for path in KEY_SETTINGS.get(resource.type, []):
         value = _get(resource.inputs, path)
@@ -165,6 +172,20 @@ def capacity_summary(cfg: PlatformConfig) -> str:
     route = f"through {airflow.pgbouncer.replicas} PgBouncers" if airflow.pgbouncer.enabled else "direct"
     return (f"capacity: worker slots {slots} of parallelism {airflow.parallelism}; DB connections {budget.to_database} ({route}) "
             f"of {budget.available} that {cfg.database.instance_class} leaves Airflow")
+
+
+def _routes(config: dict) -> list[str]:
+    """Alertmanager's routes and what each receiver reaches."""
+    lines = [f"route (default) -> {config['route']['receiver']}"]
+    for route in config["route"]["routes"]:
+        lines.append(f"route {', '.join(route['matchers'])} -> {route['receiver']}{' (and continue)' if route.get('continue') else ''}")
+    for receiver in config["receivers"]:
+        reaches = [f"slack {c['channel']}" for c in receiver.get("slack_configs", [])]
+        reaches += ["PagerDuty"] * len(receiver.get("pagerduty_configs", [])) + ["Opsgenie"] * len(receiver.get("opsgenie_configs", []))
+        reaches += [f"webhook {c['url']}" for c in receiver.get("webhook_configs", [])]
+        nobody = "drops what it gets" if receiver["name"] == "null" else "nobody yet (set its credentials as stack secrets)"
+        lines.append(f"receiver {receiver['name']}: {', '.join(reaches) if reaches else nobody}")
+    return lines
 
 
 def render(plan: Plan, cfg: Optional[PlatformConfig] = None) -> str:

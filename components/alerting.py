@@ -1,0 +1,196 @@
+"""Alert rules and Alertmanager routes, built from the typed config (pure functions, no Pulumi).
+
+The rules use the names Airflow's metrics get on the OTEL path (OTLP -> collector -> its Prometheus exporter):
+`airflow_<stat with . and - as _>`, counters with `_total`, timers as gauges in milliseconds (see
+../shared/notes/airflow-metrics.md); pods and deployments come from kube-state-metrics. Every rule, and every
+route, is exercised by promtool and amtool in the tests.
+
+Alertmanager reads every credential from a file of the Secret mounted at RECEIVER_SECRETS_DIR: the config
+itself holds none, so it can sit in the chart's values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from components.config import PlatformConfig
+from components.names import AIRFLOW_NAMESPACE, SERVICE_ACCOUNTS
+
+RULE_LABELS = {"release": "kube-prometheus-stack"}  # what the stack's Prometheus selects PrometheusRules by
+RECEIVER_SECRET = "alertmanager-receivers"
+RECEIVER_SECRETS_DIR = f"/etc/alertmanager/secrets/{RECEIVER_SECRET}"
+SLACK_API = "https://slack.com/api/chat.postMessage"
+# The Secret's keys, one per credential.
+SECRET_FILES = {"slack_bot_token": "slack-bot-token", "pager_duty_routing_key": "pagerduty-routing-key",
+                "opsgenie_api_key": "opsgenie-api-key", "watchdog_token": "watchdog-token"}
+WORKER_DEPLOYMENT = SERVICE_ACCOUNTS["workers"]  # the chart names the worker Deployment like its account
+# A team's DAG ids start with "<team>_" (team names have no underscore), so the team is what precedes it.
+TEAM_FROM_DAG_ID = "([a-z][a-z0-9-]*)_.*"
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    expr: str
+    duration: str
+    severity: str
+    component: str
+    summary: str
+    description: str
+
+    def rule(self) -> dict[str, Any]:
+        return {"alert": self.name, "expr": self.expr, "for": self.duration,
+                "labels": {"severity": self.severity, "component": self.component, "namespace": AIRFLOW_NAMESPACE},
+                "annotations": {"summary": self.summary, "description": self.description}}
+
+
+def _heartbeat_missing(job: str) -> str:
+    # After the collector forgets a silent series (5 minutes) the rate is empty, hence `or vector(0)`.
+    return f"(sum(rate(airflow_{job}_heartbeat_total[5m])) or vector(0)) == 0"
+
+
+def _available_workers() -> str:
+    return (f'max(kube_deployment_status_replicas_available{{namespace="{AIRFLOW_NAMESPACE}", deployment="{WORKER_DEPLOYMENT}"}})'
+            " or on() vector(0)")
+
+
+def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
+    """The Airflow alerts by rule group."""
+    thresholds = cfg.alerting
+    minimum = cfg.airflow.workers.min_replicas
+    health = [
+        Alert("AirflowSchedulerDown", _heartbeat_missing("scheduler"), "5m", "critical", "scheduler",
+              "No Airflow scheduler is heartbeating", "No scheduler heartbeat for 5 minutes: nothing is being scheduled."),
+        Alert("AirflowTriggererDown", _heartbeat_missing("triggerer"), "5m", "critical", "triggerer",
+              "No Airflow triggerer is heartbeating", "No triggerer heartbeat for 5 minutes: deferred tasks will not resume."),
+        Alert("AirflowDagProcessorDown", _heartbeat_missing("dag_processor"), "5m", "critical", "dag-processor",
+              "No Airflow DAG processor is heartbeating", "No DAG processor heartbeat for 5 minutes: DAG changes are not picked up."),
+        Alert("AirflowSchedulerLoopSlow", f"max(airflow_scheduler_scheduler_loop_duration) > {thresholds.scheduler_loop_seconds * 1000}",
+              "10m", "warning", "scheduler", "The scheduler loop is slow",
+              f"A scheduler loop has taken over {thresholds.scheduler_loop_seconds} s for 10 minutes ({{{{ $value | humanize }}}} ms)."),
+    ]
+    capacity = [
+        Alert("AirflowNoCeleryWorker",
+              f"sum(airflow_executor_queued_tasks) > 0 and on() ({_available_workers()}) == 0",
+              "5m", "critical", "workers", "Tasks are queued and no Celery worker is available",
+              "Tasks have been queued for 5 minutes while no worker is available: KEDA or the worker node group cannot bring one up."),
+        Alert("AirflowTaskQueuedTooLong",
+              f"max by (dag_id) (airflow_task_queued_duration) > {thresholds.queued_task_sla_minutes * 60_000}",
+              "5m", "warning", "workers", "Tasks wait in the queue longer than the SLA",
+              f"A task of {{{{ $labels.dag_id }}}} waited more than {thresholds.queued_task_sla_minutes} minutes in the queue."),
+    ]
+    if minimum > 0:
+        capacity.append(Alert(
+            "AirflowWorkersBelowMinimum", f"({_available_workers()}) < {minimum}", "15m", "warning", "workers",
+            "Fewer Celery workers than the configured minimum",
+            f"Fewer than {minimum} workers have been available for 15 minutes."))
+    dags = [
+        Alert("AirflowDagParseSlow", f"max(airflow_dag_processing_total_parse_time) > {thresholds.dag_parse_seconds}",
+              "15m", "warning", "dag-processor", "Parsing all DAG files is slow",
+              f"A full parse has taken over {thresholds.dag_parse_seconds} s for 15 minutes: look for one file that builds many DAGs."),
+        Alert("AirflowDagImportErrors", "max(airflow_dag_processing_import_errors) > 0", "10m", "warning", "dag-processor",
+              "DAG files fail to import", "{{ $value }} DAG files have failed to import for 10 minutes."),
+        Alert("AirflowDagSyncFailing",
+              f'sum by (pod) (increase(kube_pod_container_status_restarts_total{{namespace="{AIRFLOW_NAMESPACE}", container="dags-sync"}}[15m])) > 0'
+              f' or sum by (pod) (kube_pod_init_container_status_waiting_reason{{namespace="{AIRFLOW_NAMESPACE}", container="dags-sync-init", reason="CrashLoopBackOff"}}) > 0',
+              "5m", "warning", "dag-sync", "objinsync cannot sync DAGs",
+              "objinsync in {{ $labels.pod }} keeps failing (it exits on any sync error): that pod's DAGs are going stale."),
+    ]
+    teams = [
+        Alert("AirflowTeamTaskFailures",
+              f'sum by (team) (label_replace(increase(airflow_ti_failures_total[1h]), "team", "$1", "dag_id", "{TEAM_FROM_DAG_ID}"))'
+              f" > {thresholds.team_task_failures_per_hour}",
+              "0m", "warning", "tasks", "A team's tasks are failing",
+              f"Over {thresholds.team_task_failures_per_hour} task instances of team {{{{ $labels.team }}}} failed in the last hour."),
+    ]
+    return {"airflow.health": health, "airflow.capacity": capacity, "airflow.dags": dags, "airflow.teams": teams}
+
+
+def alert_names(cfg: PlatformConfig) -> list[str]:
+    return [alert.name for group in alerts(cfg).values() for alert in group]
+
+
+def rule_groups(cfg: PlatformConfig) -> list[dict[str, Any]]:
+    """The groups of the PrometheusRule (also the content of a promtool rule file)."""
+    return [{"name": name, "rules": [alert.rule() for alert in group]} for name, group in alerts(cfg).items()]
+
+
+def prometheus_rule(cfg: PlatformConfig, namespace: str) -> dict[str, Any]:
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+            "metadata": {"name": "airflow-platform", "namespace": namespace, "labels": RULE_LABELS},
+            "spec": {"groups": rule_groups(cfg)}}
+
+
+# --- Alertmanager ------------------------------------------------------------------------------------
+
+def _secret_file(key: str) -> str:
+    return f"{RECEIVER_SECRETS_DIR}/{SECRET_FILES[key]}"
+
+
+def _slack(cfg: PlatformConfig, channel: str) -> list[dict[str, Any]]:
+    if cfg.slack_bot_token is None:
+        return []
+    return [{"api_url": SLACK_API, "channel": channel, "send_resolved": True,
+             "http_config": {"authorization": {"type": "Bearer", "credentials_file": _secret_file("slack_bot_token")}},
+             "title": '[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}',
+             "text": "{{ range .Alerts }}{{ .Annotations.summary }}: {{ .Annotations.description }}\n{{ end }}"}]
+
+
+def _pager(cfg: PlatformConfig) -> dict[str, Any]:
+    if cfg.alerting.critical_receiver == "opsgenie":
+        return {"opsgenie_configs": [{"api_key_file": _secret_file("opsgenie_api_key"), "priority": "P1"}]} if cfg.opsgenie_api_key else {}
+    return {"pagerduty_configs": [{"routing_key_file": _secret_file("pager_duty_routing_key"), "severity": "critical"}]} if cfg.pager_duty_routing_key else {}
+
+
+def _watchdog(cfg: PlatformConfig) -> dict[str, Any]:
+    if cfg.alerting.watchdog_url is None:
+        return {}
+    webhook: dict[str, Any] = {"url": cfg.alerting.watchdog_url, "send_resolved": False}
+    if cfg.watchdog_token is not None:
+        webhook["http_config"] = {"authorization": {"type": "Bearer", "credentials_file": _secret_file("watchdog_token")}}
+    return {"webhook_configs": [webhook]}
+
+
+def receivers(cfg: PlatformConfig) -> list[dict[str, Any]]:
+    platform = _slack(cfg, cfg.alerting.platform_slack_channel)
+    result = [
+        {"name": "null"},
+        {"name": "watchdog", **_watchdog(cfg)},
+        {"name": "critical", **_pager(cfg), **({"slack_configs": platform} if platform else {})},
+        {"name": "platform", **({"slack_configs": platform} if platform else {})},
+    ]
+    for team in cfg.teams:
+        if team.slack_channel:
+            channel = _slack(cfg, team.slack_channel)
+            result.append({"name": f"team-{team.name}", **({"slack_configs": channel} if channel else {})})
+    return result
+
+
+def alertmanager_config(cfg: PlatformConfig) -> dict[str, Any]:
+    """Alertmanager's own (snake_case) configuration."""
+    team_routes = [{"receiver": f"team-{team.name}", "matchers": [f'team="{team.name}"']} for team in cfg.teams if team.slack_channel]
+    return {
+        "global": {"resolve_timeout": "5m"},
+        "route": {
+            "receiver": "platform",
+            "group_by": ["alertname", "namespace", "team"],
+            "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h",
+            "routes": [
+                # The always-firing Watchdog proves the pipeline works; it goes to the dead man's switch, every minute.
+                {"receiver": "watchdog", "matchers": ['alertname="Watchdog"'], "group_wait": "0s", "group_interval": "1m", "repeat_interval": "1m"},
+                # Criticals page, and carry on so a team route can copy them to the team's channel.
+                {"receiver": "critical", "matchers": ['severity="critical"'], "continue": True, "repeat_interval": "1h"},
+                *team_routes,
+                {"receiver": "platform", "matchers": ['severity=~"warning|info"']},
+            ],
+        },
+        # While a critical fires, the warnings of the same namespace add only noise.
+        "inhibit_rules": [{"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'], "equal": ["namespace"]}],
+        "receivers": receivers(cfg),
+    }
+
+
+def receiver_secret_keys(cfg: PlatformConfig) -> dict[str, str]:
+    """Config attribute -> Secret key, for every credential the stack has set."""
+    return {attr: key for attr, key in SECRET_FILES.items() if getattr(cfg, attr) is not None}

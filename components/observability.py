@@ -1,0 +1,76 @@
+"""Observability: the OpenTelemetry Collector Airflow sends metrics to, kube-prometheus-stack with the platform's
+alert routes and the Airflow dashboard, the Airflow alert rules, and the Secret Alertmanager's receivers read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components import alerting
+from components.config import PlatformConfig
+from components.observability_values import (DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, KPS_CHART, KPS_CHART_REPOSITORY, KPS_CHART_VERSION,
+                                             KPS_RELEASE, NAMESPACE, OTEL_CHART, OTEL_CHART_REPOSITORY, OTEL_CHART_VERSION, kps_values,
+                                             otel_values)
+
+DASHBOARD = Path(__file__).resolve().parent.parent / "dashboards" / "airflow.json"
+# node-exporter needs the host's network and process namespaces, which every stricter profile refuses.
+POD_SECURITY_LABELS = {"pod-security.kubernetes.io/enforce": "privileged", "pod-security.kubernetes.io/warn": "baseline"}
+
+
+@dataclass
+class ObservabilityArgs:
+    config: PlatformConfig
+    provider: k8s.Provider
+    storage_class: str
+    # What the stack's volumes need first: the storage class (and so the EBS CSI driver behind it).
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class Observability(pulumi.ComponentResource):
+    namespace: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ObservabilityArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("airflow-platform:index:Observability", name, None, pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(providers={"kubernetes": args.provider})))
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE, "labels": POD_SECURITY_LABELS}, opts=child)
+        self.namespace = namespace.metadata["name"]
+        in_namespace = {"namespace": self.namespace}
+
+        # Always created, possibly empty: Alertmanager's pods mount it and would not start without it.
+        receivers = k8s.core.v1.Secret(
+            f"{name}-receivers", metadata={"name": alerting.RECEIVER_SECRET, **in_namespace}, type="Opaque",
+            string_data={key: pulumi.Output.secret(getattr(cfg, attr).get_secret_value())
+                         for attr, key in alerting.receiver_secret_keys(cfg).items()},
+            opts=child)
+        password = random.RandomPassword(f"{name}-grafana-password", length=32, special=False, opts=child)
+        grafana_admin = k8s.core.v1.Secret(
+            f"{name}-grafana-admin", metadata={"name": GRAFANA_ADMIN_SECRET, **in_namespace}, type="Opaque",
+            string_data={"admin-user": "admin", "admin-password": password.result}, opts=child)
+        dashboard = k8s.core.v1.ConfigMap(
+            f"{name}-dashboard", metadata={"name": "airflow-platform-dashboard", **in_namespace, "labels": {DASHBOARD_LABEL: "1"}},
+            data={DASHBOARD.name: DASHBOARD.read_text()}, opts=child)
+
+        self.stack = k8s.helm.v3.Release(
+            f"{name}-kube-prometheus-stack", name=KPS_RELEASE, chart=KPS_CHART, version=KPS_CHART_VERSION,
+            repository_opts={"repo": KPS_CHART_REPOSITORY}, namespace=self.namespace,
+            values=kps_values(cfg, args.storage_class), max_history=10,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[receivers, grafana_admin, dashboard, *args.depends_on]))
+        # The collector's ServiceMonitor and the PrometheusRule are Prometheus operator resources: the stack brings their CRDs.
+        self.collector = k8s.helm.v3.Release(
+            f"{name}-otel-collector", name="otel-collector", chart=OTEL_CHART, version=OTEL_CHART_VERSION,
+            repository_opts={"repo": OTEL_CHART_REPOSITORY}, namespace=self.namespace, values=otel_values(cfg), max_history=10,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.stack]))
+        rule = alerting.prometheus_rule(cfg, NAMESPACE)
+        k8s.apiextensions.CustomResource(
+            f"{name}-airflow-rules", api_version=rule["apiVersion"], kind=rule["kind"],
+            metadata={**rule["metadata"], "namespace": self.namespace}, spec=rule["spec"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.stack]))
+        self.register_outputs({"namespace": self.namespace})

@@ -1,0 +1,131 @@
+"""Chart values for observability (pure functions, no Pulumi): the OpenTelemetry Collector that Airflow sends its
+metrics to, and kube-prometheus-stack (Prometheus, Alertmanager, kube-state-metrics, Grafana).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.alerting import RECEIVER_SECRET, RULE_LABELS, alertmanager_config
+from components.config import PlatformConfig
+from components.names import POOL_LABEL
+
+NAMESPACE = "monitoring"
+
+OTEL_CHART = "opentelemetry-collector"
+OTEL_CHART_VERSION = "0.170.0"
+OTEL_CHART_REPOSITORY = "https://open-telemetry.github.io/opentelemetry-helm-charts"
+# The contrib image carries the prometheus exporter; pinned to the chart's appVersion.
+COLLECTOR_IMAGE = {"repository": "otel/opentelemetry-collector-contrib", "tag": "0.158.0"}
+COLLECTOR = "otel-collector"
+OTLP_HTTP_PORT = 4318
+PROMETHEUS_EXPORTER_PORT = 8889
+COLLECTOR_ENDPOINT = f"{COLLECTOR}.{NAMESPACE}.svc.cluster.local"
+
+KPS_CHART = "kube-prometheus-stack"
+KPS_CHART_VERSION = "88.5.3"
+KPS_CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
+KPS_RELEASE = RULE_LABELS["release"]
+GRAFANA_ADMIN_SECRET = "grafana-admin"
+DASHBOARD_LABEL = "grafana_dashboard"
+ALERTMANAGER_STORAGE_GIB = 5
+
+
+def _system_pool() -> dict[str, str]:
+    return {POOL_LABEL: "system"}
+
+
+def otel_values(cfg: PlatformConfig) -> dict[str, Any]:
+    """The collector: OTLP/HTTP in, a Prometheus endpoint out, scraped through a ServiceMonitor."""
+    closed = {"enabled": False}
+    return {
+        "mode": "deployment",
+        "fullnameOverride": COLLECTOR,
+        "replicaCount": cfg.monitoring.collector_replicas,
+        "image": COLLECTOR_IMAGE,
+        # Only what Airflow uses: OTLP over HTTP. The chart's other receivers (gRPC, Jaeger, Zipkin) stay closed.
+        "ports": {
+            "otlp": closed, "jaeger-compact": closed, "jaeger-thrift": closed, "jaeger-grpc": closed, "zipkin": closed,
+            "otlp-http": {"enabled": True, "containerPort": OTLP_HTTP_PORT, "servicePort": OTLP_HTTP_PORT, "protocol": "TCP"},
+            "prom-metrics": {"enabled": True, "containerPort": PROMETHEUS_EXPORTER_PORT, "servicePort": PROMETHEUS_EXPORTER_PORT, "protocol": "TCP"},
+        },
+        "config": {
+            # Helm merges these over the chart's defaults: null removes a default component.
+            "receivers": {"otlp": {"protocols": {"grpc": None, "http": {"endpoint": f"${{env:MY_POD_IP}}:{OTLP_HTTP_PORT}"}}},
+                          "jaeger": None, "zipkin": None, "prometheus": None},
+            "exporters": {"prometheus": {
+                "endpoint": f"${{env:MY_POD_IP}}:{PROMETHEUS_EXPORTER_PORT}",
+                # A series Airflow stops sending disappears after this; the heartbeat alerts count on it.
+                "metric_expiration": "5m",
+            }},
+            "extensions": {"health_check": {"endpoint": "${env:MY_POD_IP}:13133"}},
+            "service": {
+                "extensions": ["health_check"],
+                "pipelines": {
+                    "metrics": {"receivers": ["otlp"], "processors": ["memory_limiter", "batch"], "exporters": ["prometheus"]},
+                    "traces": None,
+                    "logs": None,
+                },
+            },
+        },
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
+        "nodeSelector": _system_pool(),
+        "serviceMonitor": {"enabled": True, "metricsEndpoints": [{"port": "prom-metrics", "interval": "30s"}],
+                           # The stack's Prometheus selects ServiceMonitors by its release label.
+                           "extraLabels": {"release": KPS_RELEASE}},
+    }
+
+
+def _volume(storage_class: str, gib: int) -> dict[str, Any]:
+    return {"volumeClaimTemplate": {"spec": {"storageClassName": storage_class, "accessModes": ["ReadWriteOnce"],
+                                             "resources": {"requests": {"storage": f"{gib}Gi"}}}}}
+
+
+def kps_values(cfg: PlatformConfig, storage_class: str) -> dict[str, Any]:
+    """kube-prometheus-stack: Prometheus and Alertmanager on encrypted volumes, the platform's routes, Grafana."""
+    monitoring = cfg.monitoring
+    return {
+        # EKS runs these control-plane parts itself: they cannot be scraped, and would only raise target-down alerts.
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeEtcd": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "prometheus": {"prometheusSpec": {
+            "replicas": monitoring.prometheus_replicas,
+            "retention": f"{monitoring.prometheus_retention_days}d",
+            # Keep a margin below the volume, so Prometheus deletes old blocks before the disk fills.
+            "retentionSize": f"{monitoring.prometheus_storage_gib * 9 // 10}GiB",
+            "storageSpec": _volume(storage_class, monitoring.prometheus_storage_gib),
+            "nodeSelector": _system_pool(),
+        }},
+        "alertmanager": {
+            "config": alertmanager_config(cfg),
+            "alertmanagerSpec": {
+                "replicas": monitoring.alertmanager_replicas,
+                # Mounted at /etc/alertmanager/secrets/<name>/: the receivers read their credentials from there.
+                "secrets": [RECEIVER_SECRET],
+                "storage": _volume(storage_class, ALERTMANAGER_STORAGE_GIB),
+                "nodeSelector": _system_pool(),
+            },
+        },
+        "grafana": {
+            "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+            "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1"}},
+            "nodeSelector": _system_pool(),
+        },
+        "kube-state-metrics": {"nodeSelector": _system_pool()},
+    }
+
+
+def airflow_metrics_config(cfg: PlatformConfig) -> dict[str, Any]:
+    """Airflow's [metrics] section: OTLP/HTTP to the collector, and StatsD off (Airflow would prefer StatsD)."""
+    return {
+        "otel_on": "True",
+        "otel_host": COLLECTOR_ENDPOINT,
+        "otel_port": OTLP_HTTP_PORT,
+        "otel_prefix": "airflow",
+        "otel_interval_milliseconds": cfg.monitoring.metrics_interval_seconds * 1000,
+        "otel_ssl_active": "False",
+        "statsd_on": "False",
+    }
