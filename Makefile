@@ -1,18 +1,28 @@
 # The two commands of the README:
 #   make plan   set up .venv and print the offline plan of the dev stack (STACK=prod for another)
-#   make test   set up .venv with the test tools and run every test
+#   make test   set up .venv with the test tools (and promtool/amtool from Debian), run every test
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: plan test bench clean
+.PHONY: plan test bench clean alert-tools
 
 plan: $(VENV)/.requirements
 	$(PY) -m tools.plan $(STACK)
 
-test: $(VENV)/.requirements-test
+test: $(VENV)/.requirements-test alert-tools
 	$(PY) -m pytest
+
+# promtool and amtool, which the alerting tests run for real (Debian's prometheus and prometheus-alertmanager).
+alert-tools:
+	@if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
+	  else \
+	    echo "promtool and amtool are missing; install them with: sudo apt-get install prometheus prometheus-alertmanager" >&2; exit 1; \
+	  fi; \
+	fi
 
 bench: $(VENV)/.requirements
 	$(PY) -m tools.bench_plan

@@ -66,3 +66,30 @@ class TestAlarmResources:
         assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
         [cloudwatch] = [s for s in json.loads(key.inputs["policy"])["Statement"] if s["Sid"] == "CloudWatchPublishes"]
         assert (cloudwatch["Principal"], cloudwatch["Action"]) == ({"Service": "cloudwatch.amazonaws.com"}, ["kms:Decrypt", "kms:GenerateDataKey*"])
+
+
+class TestNotifications:
+    """Tests who the alarm topic reaches."""
+
+    def test_prod_topic_mails_the_oncall(self, prod_plan):
+        """Each configured address gets an e-mail subscription to the environment's topic."""
+        [topic] = prod_plan.of_type("aws:sns/topic:Topic")
+        subscriptions = prod_plan.of_type("aws:sns/topicSubscription:TopicSubscription")
+        assert [(s.inputs["topic"], s.inputs["protocol"], s.inputs["endpoint"]) for s in subscriptions] == [
+            (topic.outputs["arn"], "email", "data-platform-oncall@example.com")]
+
+    def test_paging_webhook_is_a_secret_subscription(self, plan_with):
+        """alarmWebhookUrl subscribes a paging service over https; the URL (it holds a key) stays secret."""
+        from components.config import SECRET_KEYS
+
+        plan = plan_with("prod", {"airflow-platform:alarmWebhookUrl": {"secure": "v1:anything"}})
+        [webhook] = [s for s in plan.of_type("aws:sns/topicSubscription:TopicSubscription") if s.inputs["protocol"] == "https"]
+        assert (webhook.inputs["endpoint"], webhook.inputs["endpointAutoConfirms"]) == (SECRET_KEYS["alarmWebhookUrl"], True)
+        assert webhook.secret_inputs == ["endpoint"]
+        assert SECRET_KEYS["alarmWebhookUrl"] not in json.dumps(plan.to_json())
+
+    @pytest.mark.parametrize("stack_fixture, enabled", [("dev_plan", False), ("prod_plan", True)], ids=["dev-quiet", "prod-notifies"])
+    def test_notifications_switch(self, request, stack_fixture, enabled):
+        """A test stack can keep its alarms from notifying anyone; prod's notify."""
+        plan = request.getfixturevalue(stack_fixture)
+        assert {a.inputs["actionsEnabled"] for a in plan.of_type(METRIC_ALARM)} == {enabled}

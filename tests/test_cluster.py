@@ -173,3 +173,23 @@ def test_kubeconfig_shape():
     assert config["current-context"] == "c1"
     assert config["clusters"] == [{"name": "c1", "cluster": {"server": "https://e", "certificate-authority-data": "Q0E="}}]
     assert config["contexts"] == [{"name": "c1", "context": {"cluster": "c1", "user": "c1"}}]
+
+
+class TestStorageClass:
+    """Tests the cluster's default StorageClass and the EBS CSI driver's access to the key."""
+
+    def test_encrypted_gp3_default(self, prod_plan):
+        """gp3, encrypted with the cluster key, bound where the pod lands, the cluster's default."""
+        [storage_class] = prod_plan.of_type("kubernetes:storage.k8s.io/v1:StorageClass")
+        assert storage_class.inputs["metadata"] == {"name": "gp3-encrypted",
+                                                    "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}
+        assert storage_class.inputs["provisioner"] == "ebs.csi.aws.com"
+        assert storage_class.inputs["parameters"] == {"type": "gp3", "encrypted": "true", "kmsKeyId": key_of(prod_plan, "airflow-prod-cluster").outputs["arn"]}
+        assert storage_class.inputs["volumeBindingMode"] == "WaitForFirstConsumer"
+
+    def test_ebs_csi_may_use_the_cluster_key(self, prod_plan):
+        """The driver's role may use the cluster key, and create grants only for AWS resources."""
+        key = key_of(prod_plan, "airflow-prod-cluster").outputs["arn"]
+        statements = json.loads(prod_plan.named("airflow-prod-cluster-ebs-csi-role-key").inputs["policy"])["Statement"]
+        assert [s["Resource"] for s in statements] == [key, key]
+        assert statements[1]["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
