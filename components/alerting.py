@@ -58,6 +58,7 @@ def _available_workers() -> str:
 def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
     """The Airflow alerts by rule group."""
     thresholds = cfg.alerting
+    sla = thresholds.queued_task_sla_minutes
     minimum = cfg.airflow.workers.min_replicas
     health = [
         Alert("AirflowSchedulerDown", _heartbeat_missing("scheduler"), "5m", "critical", "scheduler",
@@ -75,10 +76,16 @@ def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
               f"sum(airflow_executor_queued_tasks) > 0 and on() ({_available_workers()}) == 0",
               "5m", "critical", "workers", "Tasks are queued and no Celery worker is available",
               "Tasks have been queued for 5 minutes while no worker is available: KEDA or the worker node group cannot bring one up."),
+        # Airflow reports a task's queued time only when the task leaves the queue, so a queue that never drains
+        # during the SLA is the other half of the signal.
         Alert("AirflowTaskQueuedTooLong",
-              f"max by (dag_id) (airflow_task_queued_duration) > {thresholds.queued_task_sla_minutes * 60_000}",
-              "5m", "warning", "workers", "Tasks wait in the queue longer than the SLA",
-              f"A task of {{{{ $labels.dag_id }}}} waited more than {thresholds.queued_task_sla_minutes} minutes in the queue."),
+              f"max by (dag_id) (max_over_time(airflow_task_queued_duration[{sla}m])) > {sla * 60_000}"
+              f" or on() (min_over_time(sum(airflow_executor_queued_tasks)[{sla}m:1m]) > 0"
+              # ...over the whole SLA: a fresh series is not a queue that never drained.
+              f" and on() count_over_time(sum(airflow_executor_queued_tasks)[{sla}m:1m]) >= {sla})",
+              "0m", "warning", "workers", "Tasks wait in the queue longer than the SLA",
+              f"Tasks have waited in the queue for over {sla} minutes{{{{ if $labels.dag_id }}}} (DAG {{{{ $labels.dag_id }}}}){{{{ end }}}}: "
+              "the workers do not keep up."),
     ]
     if minimum > 0:
         capacity.append(Alert(
@@ -91,8 +98,10 @@ def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
               f"A full parse has taken over {thresholds.dag_parse_seconds} s for 15 minutes: look for one file that builds many DAGs."),
         Alert("AirflowDagImportErrors", "max(airflow_dag_processing_import_errors) > 0", "10m", "warning", "dag-processor",
               "DAG files fail to import", "{{ $value }} DAG files have failed to import for 10 minutes."),
+        # objinsync exits on any sync error: one restart can be a passing S3 hiccup, two in 15 minutes or a crash loop is not.
         Alert("AirflowDagSyncFailing",
-              f'sum by (pod) (increase(kube_pod_container_status_restarts_total{{namespace="{AIRFLOW_NAMESPACE}", container="dags-sync"}}[15m])) > 0'
+              f'sum by (pod) (changes(kube_pod_container_status_restarts_total{{namespace="{AIRFLOW_NAMESPACE}", container="dags-sync"}}[15m])) >= 2'
+              f' or sum by (pod) (kube_pod_container_status_waiting_reason{{namespace="{AIRFLOW_NAMESPACE}", container="dags-sync", reason="CrashLoopBackOff"}}) > 0'
               f' or sum by (pod) (kube_pod_init_container_status_waiting_reason{{namespace="{AIRFLOW_NAMESPACE}", container="dags-sync-init", reason="CrashLoopBackOff"}}) > 0',
               "5m", "warning", "dag-sync", "objinsync cannot sync DAGs",
               "objinsync in {{ $labels.pod }} keeps failing (it exits on any sync error): that pod's DAGs are going stale."),
@@ -179,14 +188,20 @@ def alertmanager_config(cfg: PlatformConfig) -> dict[str, Any]:
             "routes": [
                 # The always-firing Watchdog proves the pipeline works; it goes to the dead man's switch, every minute.
                 {"receiver": "watchdog", "matchers": ['alertname="Watchdog"'], "group_wait": "0s", "group_interval": "1m", "repeat_interval": "1m"},
+                # The stack's InfoInhibitor exists only to mute info alerts (below); nobody needs to hear it.
+                {"receiver": "null", "matchers": ['alertname="InfoInhibitor"']},
                 # Criticals page, and carry on so a team route can copy them to the team's channel.
                 {"receiver": "critical", "matchers": ['severity="critical"'], "continue": True, "repeat_interval": "1h"},
                 *team_routes,
                 {"receiver": "platform", "matchers": ['severity=~"warning|info"']},
             ],
         },
-        # While a critical fires, the warnings of the same namespace add only noise.
-        "inhibit_rules": [{"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'], "equal": ["namespace"]}],
+        # While a critical fires, the warnings of the same namespace add only noise; info alerts stay muted unless
+        # something else fires in their namespace (the stack's InfoInhibitor).
+        "inhibit_rules": [
+            {"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'], "equal": ["namespace"]},
+            {"source_matchers": ['alertname="InfoInhibitor"'], "target_matchers": ['severity="info"'], "equal": ["namespace"]},
+        ],
         "receivers": receivers(cfg),
     }
 

@@ -617,6 +617,12 @@ def _check_rules(cfg: PlatformConfig) -> None:
 
     _check_airflow_rules(cfg)
 
+    # A pager credential for the receiver not chosen would sit unused while criticals page nobody.
+    unused = {"pagerduty": ("opsgenieApiKey", cfg.opsgenie_api_key), "opsgenie": ("pagerDutyRoutingKey", cfg.pager_duty_routing_key)}
+    key, value = unused[cfg.alerting.critical_receiver]
+    if value is not None:
+        raise ConfigError(key, f"must be unset while alerting.criticalReceiver is {cfg.alerting.critical_receiver}: set that receiver's credential instead")
+
     for key in cfg.tags:
         if key in RESERVED_TAG_KEYS:
             raise ConfigError(f"tags.{key}", f"is set by the program; the tags {', '.join(RESERVED_TAG_KEYS)} come from environment and owner")

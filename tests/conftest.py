@@ -20,8 +20,8 @@ def stack_config(stack: str) -> dict[str, Any]:
 
 
 def typed_config(config: dict[str, Any]) -> PlatformConfig:
-    """The typed config for a stack file's `config:` map, through the same decoding as a real run."""
-    return parse(decode_stack_config(engine_values(config)[0]))
+    """The typed config for a stack file's `config:` map, through the same decoding as a real run (secrets included)."""
+    return parse(decode_stack_config(*engine_values(config)))
 
 
 @pytest.fixture(scope="session")

@@ -226,3 +226,30 @@ class TestEngineDecoding:
     def test_other_namespaces_ignored(self):
         """Keys of other packages (for example pulumi:*) are not ours to judge."""
         assert decode_stack_config({"pulumi:disable-default-providers": '["*"]'}) == {}
+
+
+class TestSecretKeys:
+    """Tests the keys that must be Pulumi secrets."""
+
+    @pytest.mark.parametrize("receiver, other, other_key", [
+        ("pagerduty", "opsgenieApiKey", "00000000-0000-4000-8000-000000000000"),
+        ("opsgenie", "pagerDutyRoutingKey", "0123456789abcdef0123456789abcdef")], ids=["pagerduty-with-opsgenie-key", "opsgenie-with-pagerduty-key"])
+    def test_credential_of_the_unchosen_pager_refused(self, receiver, other, other_key):
+        """A pager credential for the receiver not chosen is refused: criticals would page nobody."""
+        raw = {**MINIMAL, "alerting": {"criticalReceiver": receiver}}
+        raw[other] = other_key
+        with pytest.raises(ConfigError) as caught:
+            parse(decode_stack_config({**{f"airflow-platform:{k}": json.dumps(v) if isinstance(v, dict) else v
+                                          for k, v in raw.items() if k != "aws:region"}, "aws:region": "eu-west-1"},
+                                      [f"airflow-platform:{other}"]))
+        assert str(caught.value) == (f"Config key 'airflow-platform:{other}' must be unset while alerting.criticalReceiver is {receiver}: "
+                                     "set that receiver's credential instead.")
+        assert other_key not in str(caught.value)
+
+    def test_malformed_secret_not_repeated(self):
+        """A malformed secret is refused without echoing it."""
+        values = {"aws:region": "eu-west-1", "airflow-platform:environment": "dev", "airflow-platform:owner": "x",
+                  "airflow-platform:airflow": json.dumps(AIRFLOW), "airflow-platform:pagerDutyRoutingKey": "short-key"}
+        with pytest.raises(ConfigError) as caught:
+            parse(decode_stack_config(values, ["airflow-platform:pagerDutyRoutingKey"]))
+        assert str(caught.value) == "Config key 'airflow-platform:pagerDutyRoutingKey' must be a 32-character PagerDuty Events v2 routing key."

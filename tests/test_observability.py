@@ -195,7 +195,7 @@ class TestPrometheusRule:
         config["airflow-platform:airflow"]["workers"]["minReplicas"] = 0
         assert "AirflowWorkersBelowMinimum" not in alerting.alert_names(typed_config(config))
 
-    @pytest.mark.parametrize("alert, threshold", [("AirflowSchedulerLoopSlow", "> 20000"), ("AirflowTaskQueuedTooLong", "> 1800000"),
+    @pytest.mark.parametrize("alert, threshold", [("AirflowSchedulerLoopSlow", "> 20000"), ("AirflowTaskQueuedTooLong", "[30m:1m]) >= 30)"),
                                                   ("AirflowDagParseSlow", "> 180"), ("AirflowTeamTaskFailures", "> 20"),
                                                   ("AirflowWorkersBelowMinimum", "< 3")],
                              ids=["loop-ms", "queued-ms", "parse-s", "team-failures", "min-workers"])
@@ -203,6 +203,12 @@ class TestPrometheusRule:
         """Thresholds come from the prod stack file, converted to the metrics' units."""
         [rule] = [r for g in alerting.rule_groups(typed_config(stack_config("prod"))) for r in g["rules"] if r["alert"] == alert]
         assert rule["expr"].endswith(threshold)
+
+    def test_queued_sla_in_both_halves(self):
+        """The queued-time SLA (30 minutes in prod) bounds both the reported wait (in ms) and the undrained queue."""
+        [rule] = [r for g in alerting.rule_groups(typed_config(stack_config("prod"))) for r in g["rules"] if r["alert"] == "AirflowTaskQueuedTooLong"]
+        assert "max_over_time(airflow_task_queued_duration[30m])) > 1800000" in rule["expr"]
+        assert "min_over_time(sum(airflow_executor_queued_tasks)[30m:1m]) > 0" in rule["expr"]
 
 
 class TestReceiverSecret:

@@ -1,0 +1,359 @@
+"""Tests the generated alert rules and Alertmanager routes with the real tools: promtool (rule checks and the rule unit
+tests of tests/alerts/airflow_alerts_test.yaml) and amtool (config checks and the routing table of tests/alerts/routes.yaml)."""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.alerting import RECEIVER_SECRETS_DIR, SLACK_API, alertmanager_config, rule_groups
+from components.config import SECRET_KEYS, PlatformConfig
+from tests.conftest import SCHEMAS, stack_config, typed_config
+
+ALERTS_DIR = Path(__file__).resolve().parent / "alerts"
+UNIT_TESTS = ALERTS_DIR / "airflow_alerts_test.yaml"
+ROUTES = yaml.safe_load((ALERTS_DIR / "routes.yaml").read_text())
+RECEIVER_SECRETS = ("slackBotToken", "pagerDutyRoutingKey", "watchdogToken")
+TOOLS = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}  # tool -> Debian package
+PROD_ALERTS = ["AirflowSchedulerDown", "AirflowTriggererDown", "AirflowDagProcessorDown", "AirflowSchedulerLoopSlow",
+               "AirflowNoCeleryWorker", "AirflowTaskQueuedTooLong", "AirflowWorkersBelowMinimum", "AirflowDagParseSlow",
+               "AirflowDagImportErrors", "AirflowDagSyncFailing", "AirflowTeamTaskFailures"]
+METRIC = re.compile(r"\b(?:airflow|kube)_[a-z0-9_]+")
+
+
+class _NoAliases(yaml.SafeDumper):
+    """Writes shared objects out in full, as the JSON Pulumi hands to Helm does (no YAML anchors)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def platform_config(stack: str, secrets: tuple[str, ...] = (), alerting: dict[str, Any] | None = None,
+                    workers: dict[str, Any] | None = None) -> PlatformConfig:
+    """The typed config of a stack file with some secrets set (as `{"secure": ...}`) and some keys changed."""
+    config = stack_config(stack)
+    for key in secrets:
+        config[f"airflow-platform:{key}"] = {"secure": "v1:anything"}
+    if alerting:
+        config.setdefault("airflow-platform:alerting", {}).update(alerting)
+    if workers:
+        config["airflow-platform:airflow"].setdefault("workers", {}).update(workers)
+    return typed_config(config)
+
+
+def write_yaml(path: Path, document: Any) -> Path:
+    path.write_text(yaml.dump(document, Dumper=_NoAliases, sort_keys=False, width=10_000))
+    return path
+
+
+def run(tool: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    if shutil.which(tool) is None:
+        pytest.fail(f"{tool} is not on PATH: install it (Debian: apt-get install {TOOLS[tool]}; `make test` does it as root)")
+    return subprocess.run([tool, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def output(result: subprocess.CompletedProcess) -> str:
+    return result.stdout + result.stderr
+
+
+def promtool_unit_tests(groups: list[dict[str, Any]], directory: Path) -> subprocess.CompletedProcess:
+    """`promtool test rules` on a copy of the unit-test file, with `groups` as the rules.yml beside it."""
+    write_yaml(directory / "rules.yml", {"groups": groups})
+    shutil.copy(UNIT_TESTS, directory / UNIT_TESTS.name)
+    return run("promtool", "test", "rules", UNIT_TESTS.name, cwd=directory)
+
+
+def failed_alerts(result: subprocess.CompletedProcess) -> set[str]:
+    return set(re.findall(r"alertname: (\w+), time:", output(result)))
+
+
+def minutes(duration: str) -> int:
+    match = re.fullmatch(r"(\d+)m", duration)
+    assert match, f"durations in the unit tests are whole minutes, not {duration!r}"
+    return int(match.group(1))
+
+
+def credential_fields(node: Any) -> list[tuple[str, Any]]:
+    """Every (key, value) of the config whose key names a credential, inline or as a file."""
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key.endswith("_file") or key in {"api_key", "routing_key", "service_key", "credentials", "bearer_token",
+                                                "password", "auth_password", "token"}:
+                found.append((key, value))
+            found.extend(credential_fields(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(credential_fields(item))
+    return found
+
+
+def secret_literals(text: str) -> list[str]:
+    """The keys of SECRET_KEYS whose example value appears in the text."""
+    return [key for key, example in SECRET_KEYS.items() if example in text]
+
+
+def otel_metric_names() -> set[str]:
+    """Airflow's metrics as the collector's Prometheus exporter names them: airflow_<stat, . and - as _>, counters + _total."""
+    names = set()
+    for line in (SCHEMAS / "airflow-metrics.txt").read_text().splitlines():
+        stat, kind, _ = line.split("\t", 2)
+        if "<" not in stat:
+            names.add("airflow_" + re.sub(r"[.-]", "_", stat) + ("_total" if kind == "counter" else ""))
+    return names
+
+
+@pytest.fixture(scope="module")
+def prod() -> PlatformConfig:
+    return typed_config(stack_config("prod"))
+
+
+@pytest.fixture(scope="module")
+def unit_tests() -> dict[str, Any]:
+    return yaml.safe_load(UNIT_TESTS.read_text())
+
+
+@pytest.fixture(scope="module")
+def routed_prod(tmp_path_factory) -> tuple[Path, dict[str, Any]]:
+    """The prod stack's Alertmanager config with every receiver secret set, written for amtool."""
+    config = alertmanager_config(platform_config("prod", RECEIVER_SECRETS))
+    return write_yaml(tmp_path_factory.mktemp("alertmanager") / "alertmanager.yml", config), config
+
+
+class TestToolsInstalled:
+    """Tests that promtool and amtool are installed, so these tests cannot pass without them."""
+
+    @pytest.mark.parametrize("tool", list(TOOLS), ids=list(TOOLS))
+    def test_tool_on_path(self, tool):
+        """The tool is on PATH; a missing tool fails (never skips) with how to install it."""
+        assert shutil.which(tool) is not None, (
+            f"{tool} is not on PATH: the alerting tests run it for real. Install it (Debian: apt-get install {TOOLS[tool]}; "
+            "`make test` does it as root).")
+
+
+class TestRuleFiles:
+    """Tests the generated rule files with promtool check rules."""
+
+    @pytest.mark.parametrize("stack, changes, count", [("dev", {}, 11), ("prod", {}, 11), ("dev", {"minReplicas": 0}, 10)],
+                             ids=["dev", "prod", "dev-scale-to-zero"])
+    def test_rules_pass_promtool(self, tmp_path, stack, changes, count):
+        """promtool accepts the stack's rule file and counts every generated rule (no minimum alert when workers scale to 0)."""
+        groups = rule_groups(platform_config(stack, workers=changes))
+        assert sum(len(group["rules"]) for group in groups) == count
+        path = write_yaml(tmp_path / "rules.yml", {"groups": groups})
+        result = run("promtool", "check", "rules", str(path))
+        assert result.returncode == 0, output(result)
+        assert re.findall(r"SUCCESS: (\d+) rules found", result.stdout) == [str(count)]
+
+    def test_prod_has_every_alert(self, prod):
+        """The prod rule file holds the 11 platform alerts, each once."""
+        assert [rule["alert"] for group in rule_groups(prod) for rule in group["rules"]] == PROD_ALERTS
+
+    @pytest.mark.parametrize("alert, field, breakage, message", [
+        ("AirflowSchedulerDown", "expr", lambda expr: expr.replace("[5m]))", "[5m])", 1),
+         "could not parse expression: 1:68: parse error: unclosed left parenthesis"),
+        ("AirflowDagSyncFailing", "expr", lambda expr: expr.replace("changes(", "chnages("),
+         'unknown function with name "chnages"'),
+        ("AirflowSchedulerLoopSlow", "annotations", lambda annotations: {**annotations, "description": annotations["description"].replace("humanize", "humanise")},
+         'function "humanise" not defined'),
+    ], ids=["unbalanced-parenthesis", "unknown-function", "unknown-template-function"])
+    def test_broken_rule_fails(self, tmp_path, prod, alert, field, breakage, message):
+        """A broken expression or annotation template in a copy of the prod rules fails promtool check rules, naming the rule."""
+        groups = copy.deepcopy(rule_groups(prod))
+        [rule] = [r for group in groups for r in group["rules"] if r["alert"] == alert]
+        rule[field] = breakage(rule[field])
+        result = run("promtool", "check", "rules", str(write_yaml(tmp_path / "rules.yml", {"groups": groups})))
+        assert result.returncode == 1
+        assert f'"{alert}"' in result.stderr and message in result.stderr
+
+
+class TestRuleUnitTests:
+    """Tests the prod rules' behaviour with promtool test rules (tests/alerts/airflow_alerts_test.yaml)."""
+
+    def test_unit_tests_pass(self, tmp_path, prod):
+        """Every unit test passes against the rules generated for the prod stack."""
+        result = promtool_unit_tests(rule_groups(prod), tmp_path)
+        assert result.returncode == 0, output(result)
+        assert "SUCCESS" in result.stdout
+
+    def test_rule_file_is_the_generated_one(self, unit_tests):
+        """The unit tests read exactly rules.yml, the file the tests write from rule_groups()."""
+        assert unit_tests["rule_files"] == ["rules.yml"]
+
+    @pytest.mark.parametrize("alert", PROD_ALERTS)
+    def test_alert_fires_only_after_its_for_period(self, unit_tests, prod, alert):
+        """A test group shows the alert absent one evaluation before it fires and firing after at least its `for`."""
+        [rule] = [r for group in rule_groups(prod) for r in group["rules"] if r["alert"] == alert]
+        shown = []
+        for group in unit_tests["tests"]:
+            expected = {minutes(c["eval_time"]): c["exp_alerts"] for c in group["alert_rule_test"] if c["alertname"] == alert}
+            firing = sorted(t for t, alerts_then in expected.items() if alerts_then)
+            if firing and expected.get(firing[0] - 1) == []:
+                shown.append((group["name"], firing[0]))
+        assert shown, f"no test group shows {alert} absent just before it fires"
+        assert all(first >= minutes(rule["for"]) for _, first in shown)
+
+    @pytest.mark.parametrize("alert", PROD_ALERTS)
+    def test_alert_has_a_silent_test(self, unit_tests, prod, alert):
+        """A test group feeds every metric the alert reads and expects it silent at three times or more, past its `for`."""
+        [rule] = [r for group in rule_groups(prod) for r in group["rules"] if r["alert"] == alert]
+        needed = set(METRIC.findall(rule["expr"]))
+        silent = []
+        for group in unit_tests["tests"]:
+            checks = [c for c in group["alert_rule_test"] if c["alertname"] == alert]
+            fed = {series["series"].split("{")[0] for series in group["input_series"]}
+            if len(checks) >= 3 and all(c["exp_alerts"] == [] for c in checks) and needed <= fed \
+                    and max(minutes(c["eval_time"]) for c in checks) > minutes(rule["for"]):
+                silent.append(group["name"])
+        assert silent, f"no test group keeps {alert} silent on healthy series"
+
+    def test_series_are_the_rules_metrics(self, unit_tests, prod):
+        """Every input series is a metric the rules read, so no test is silent because of a misspelt name."""
+        in_rules = set(METRIC.findall(" ".join(r["expr"] for group in rule_groups(prod) for r in group["rules"])))
+        fed = {series["series"].split("{")[0] for group in unit_tests["tests"] for series in group["input_series"]}
+        assert fed == in_rules
+
+    @pytest.mark.parametrize("changes, failing", [
+        ({"alerting": {"queuedTaskSlaMinutes": 45}}, "AirflowTaskQueuedTooLong"),
+        ({"alerting": {"queuedTaskSlaMinutes": 20}}, "AirflowTaskQueuedTooLong"),
+        ({"alerting": {"schedulerLoopSeconds": 30}}, "AirflowSchedulerLoopSlow"),
+        ({"alerting": {"dagParseSeconds": 300}}, "AirflowDagParseSlow"),
+        ({"alerting": {"teamTaskFailuresPerHour": 10}}, "AirflowTeamTaskFailures"),
+        ({"workers": {"minReplicas": 2}}, "AirflowWorkersBelowMinimum"),
+    ], ids=["queued-sla-raised", "queued-sla-lowered", "loop-raised", "parse-raised", "team-failures-lowered", "min-workers-lowered"])
+    def test_changed_threshold_fails(self, tmp_path, changes, failing):
+        """Rules rebuilt with another threshold fail the unit tests of exactly the alert that uses it."""
+        result = promtool_unit_tests(rule_groups(platform_config("prod", **changes)), tmp_path)
+        assert result.returncode == 1
+        assert failed_alerts(result) == {failing}
+
+
+class TestAlertmanagerConfig:
+    """Tests the generated Alertmanager configuration with amtool check-config."""
+
+    @pytest.mark.parametrize("stack, secrets, alerting, receivers", [
+        ("dev", (), {}, 4),
+        ("prod", (), {}, 6),
+        ("prod", RECEIVER_SECRETS, {}, 6),
+        ("prod", ("opsgenieApiKey",), {"criticalReceiver": "opsgenie"}, 6),
+    ], ids=["dev-without-secrets", "prod-without-secrets", "prod-with-secrets", "prod-opsgenie"])
+    def test_config_passes_amtool(self, tmp_path, stack, secrets, alerting, receivers):
+        """amtool check-config accepts the config: one route tree, one inhibit rule, the receivers, no templates."""
+        config = alertmanager_config(platform_config(stack, secrets, alerting))
+        path = write_yaml(tmp_path / "alertmanager.yml", config)
+        result = run("amtool", "check-config", str(path))
+        assert result.returncode == 0, output(result)
+        assert [line.strip() for line in result.stdout.splitlines() if line.strip()] == [
+            f"Checking '{path}'  SUCCESS", "Found:", "- global config", "- route", "- 2 inhibit rules", f"- {receivers} receivers", "- 0 templates"]
+
+    @pytest.mark.parametrize("breakage, message", [
+        (lambda c: c["route"]["routes"].append({"receiver": "team-nobody", "matchers": ['team="nobody"']}),
+         'undefined receiver "team-nobody" used in route'),
+        (lambda c: c["receivers"].append({"name": "platform"}), 'notification config name "platform" is not unique'),
+        (lambda c: c["route"]["routes"][1].update(matchers=['severity=="critical"']), 'matcher value contains unescaped double quote: ="critical"'),
+    ], ids=["undefined-receiver", "duplicate-receiver", "malformed-matcher"])
+    def test_broken_config_fails(self, tmp_path, breakage, message):
+        """A broken copy of the prod config fails amtool check-config with the reason."""
+        config = copy.deepcopy(alertmanager_config(platform_config("prod", RECEIVER_SECRETS)))
+        breakage(config)
+        result = run("amtool", "check-config", str(write_yaml(tmp_path / "alertmanager.yml", config)))
+        assert result.returncode == 1
+        assert message in result.stdout
+
+
+class TestRoutes:
+    """Tests which receivers Alertmanager picks, with amtool config routes test on the prod config with secrets."""
+
+    @pytest.mark.parametrize("row", ROUTES, ids=[row["id"] for row in ROUTES])
+    def test_route(self, routed_prod, row):
+        """amtool resolves the row's labels to exactly the row's receivers, in order."""
+        path, _ = routed_prod
+        result = run("amtool", "config", "routes", "test", f"--config.file={path}", *[f"{k}={v}" for k, v in row["labels"].items()])
+        assert result.returncode == 0, output(result)
+        assert result.stdout.strip() == ",".join(row["receivers"])
+
+    def test_table_reaches_every_receiver(self, routed_prod):
+        """The table reaches every receiver the config defines (null takes the stack's InfoInhibitor)."""
+        _, config = routed_prod
+        reached = {receiver for row in ROUTES for receiver in row["receivers"]}
+        assert reached == {r["name"] for r in config["receivers"]}
+        assert reached == {"critical", "platform", "watchdog", "team-analytics", "team-finance", "null"}
+
+    def test_critical_copy_needs_continue(self, tmp_path, routed_prod):
+        """Control: without `continue` on the critical route, a team's critical alert no longer reaches its channel."""
+        _, config = routed_prod
+        broken = copy.deepcopy(config)
+        [critical] = [route for route in broken["route"]["routes"] if route["receiver"] == "critical"]
+        del critical["continue"]
+        path = write_yaml(tmp_path / "alertmanager.yml", broken)
+        result = run("amtool", "config", "routes", "test", f"--config.file={path}", "severity=critical", "team=analytics")
+        assert result.stdout.strip() == "critical"
+
+
+class TestNoCredentialInConfig:
+    """Tests that the Alertmanager config holds paths to credentials, never a credential."""
+
+    @pytest.mark.parametrize("secrets, alerting, files", [
+        (RECEIVER_SECRETS, {}, {("credentials_file", "slack-bot-token"), ("routing_key_file", "pagerduty-routing-key"),
+                                ("credentials_file", "watchdog-token")}),
+        (("opsgenieApiKey",), {"criticalReceiver": "opsgenie"}, {("api_key_file", "opsgenie-api-key")}),
+    ], ids=["prod-with-secrets", "prod-opsgenie"])
+    def test_credentials_are_files_in_the_mounted_secret(self, tmp_path, secrets, alerting, files):
+        """No SECRET_KEYS example is in the YAML, and every credential is a *_file under the receivers' Secret mount."""
+        config = alertmanager_config(platform_config("prod", secrets, alerting))
+        text = write_yaml(tmp_path / "alertmanager.yml", config).read_text()
+        assert secret_literals(text) == []
+        fields = credential_fields(config)
+        assert {(key, value) for key, value in fields} == {(key, f"{RECEIVER_SECRETS_DIR}/{name}") for key, name in files}
+        assert all(value.startswith("/etc/alertmanager/secrets/alertmanager-receivers/") for _, value in fields)
+
+    def test_slack_posts_to_the_public_api(self, routed_prod):
+        """Every Slack config posts to Slack's public chat.postMessage API (a URL, not a webhook credential)."""
+        _, config = routed_prod
+        slack = [c for receiver in config["receivers"] for c in receiver.get("slack_configs", [])]
+        assert [(c["api_url"], c["channel"]) for c in slack] == [
+            (SLACK_API, "#data-platform-alerts"), (SLACK_API, "#data-platform-alerts"), (SLACK_API, "#analytics-alerts"),
+            (SLACK_API, "#finance-data-alerts")]
+
+    def test_check_bites(self, tmp_path, routed_prod):
+        """Control: a routing key written inline is accepted by amtool, but both checks above catch it."""
+        _, config = routed_prod
+        leaked = copy.deepcopy(config)
+        [critical] = [r for r in leaked["receivers"] if r["name"] == "critical"]
+        critical["pagerduty_configs"] = [{"routing_key": SECRET_KEYS["pagerDutyRoutingKey"], "severity": "critical"}]
+        path = write_yaml(tmp_path / "alertmanager.yml", leaked)
+        assert run("amtool", "check-config", str(path)).returncode == 0
+        assert secret_literals(path.read_text()) == ["pagerDutyRoutingKey"]
+        assert ("routing_key", SECRET_KEYS["pagerDutyRoutingKey"]) in credential_fields(leaked)
+
+
+class TestMetricNames:
+    """Tests that the rules read metric names Airflow emits on the OTEL path (../shared/schemas/airflow-metrics.txt)."""
+
+    def test_every_airflow_metric_is_emitted(self, prod):
+        """Every airflow_* name in the rule expressions is a documented metric converted as the collector names it."""
+        used = set(re.findall(r"\bairflow_[a-z0-9_]+", " ".join(r["expr"] for group in rule_groups(prod) for r in group["rules"])))
+        assert used == {"airflow_scheduler_heartbeat_total", "airflow_triggerer_heartbeat_total", "airflow_dag_processor_heartbeat_total",
+                        "airflow_scheduler_scheduler_loop_duration", "airflow_executor_queued_tasks", "airflow_task_queued_duration",
+                        "airflow_dag_processing_total_parse_time", "airflow_dag_processing_import_errors", "airflow_ti_failures_total"}
+        assert used - otel_metric_names() == set()
+
+    @pytest.mark.parametrize("name", ["airflow_dagrun_dependency_check", "airflow_ti_successes_total", "airflow_executor_open_slots"],
+                             ids=["dash-in-timer", "counter", "gauge"])
+    def test_conversion(self, name):
+        """The conversion turns . and - into _ and adds _total to counters only."""
+        assert name in otel_metric_names()
+
+    @pytest.mark.parametrize("name", ["airflow_scheduler_heartbeats_total", "airflow_scheduler_heartbeat",
+                                      "airflow_dag_processing_import_errors_total", "airflow_ti_finish_analytics_daily_sales_load_orders_failed_total"],
+                             ids=["made-up", "statsd-counter-form", "gauge-with-total", "legacy-name"])
+    def test_unknown_name_is_not_emitted(self, name):
+        """Control: a made-up, StatsD-style or legacy name is not in the set, so the check bites."""
+        assert name not in otel_metric_names()
