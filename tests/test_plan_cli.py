@@ -25,6 +25,7 @@ def test_dev_plan_printed_and_written(build_dir, capsys, dev_plan):
     headers = [line.split(" ")[0] for line in out.splitlines() if line and not line.startswith(" ") and "(" in line and "resources)" in line]
     assert headers == ["aws", "Network", "Cluster", "DagStorage", "MetadataDatabase", "Alarms", "Observability", "Keda", "AirflowAccess",
                        "Airflow", "TaskPods"]
+    assert "chart kube-prometheus-stack 88.5.3" in out and "chart opentelemetry-collector 0.170.0" in out
     assert "zones: eu-west-1a, eu-west-1b" in out
     assert "capacity: worker slots 16 of parallelism 32; DB connections 127 (direct) of 445 that db.t4g.medium leaves Airflow" in out
     assert "instanceClass=db.t4g.medium" in out and "multiAz=false" in out and "password=[secret]" in out
@@ -32,6 +33,8 @@ def test_dev_plan_printed_and_written(build_dir, capsys, dev_plan):
     assert "chart airflow 1.19.0 from https://airflow.apache.org into namespace airflow" in out
     assert "chart keda 2.20.2 from https://kedacore.github.io/charts into namespace keda" in out
     assert "workers.terminationGracePeriodSeconds=5400" in out and "executor=CeleryExecutor" in out
+    assert "alert AirflowSchedulerDown [critical] for 5m: (sum(rate(airflow_scheduler_heartbeat_total[5m])) or vector(0)) == 0" in out
+    assert 'route severity="critical" -> critical (and continue)' in out and "receiver platform: nobody yet" in out
     written = json.loads((build_dir / "dev" / "resources.json").read_text())
     assert len(written["resources"]) == len(dev_plan.resources)
     [db] = [r for r in written["resources"] if r["type"] == "aws:rds/instance:Instance"]
