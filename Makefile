@@ -4,14 +4,16 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# dagtool's own environment, as a team's CI installs it: Airflow 3.1.7 pinned, so `dagtool check` loads DAGs for real.
+DAGTOOL_VENV := .venv-dagtool
 STACK ?= dev
 
-.PHONY: plan test bench clean alert-tools
+.PHONY: plan test bench bench-publish clean alert-tools
 
 plan: $(VENV)/.requirements
 	$(PY) -m tools.plan $(STACK)
 
-test: $(VENV)/.requirements-test alert-tools
+test: $(VENV)/.requirements-test $(DAGTOOL_VENV)/.installed alert-tools
 	$(PY) -m pytest
 
 # promtool and amtool, which the alerting tests run for real (Debian's prometheus and prometheus-alertmanager).
@@ -27,6 +29,9 @@ alert-tools:
 bench: $(VENV)/.requirements
 	$(PY) -m tools.bench_plan
 
+bench-publish: $(VENV)/.requirements-test
+	$(PY) -m tools.bench_publish
+
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -39,5 +44,11 @@ $(VENV)/.requirements-test: requirements.txt requirements-test.txt | $(VENV)/bin
 	$(PY) -m pip install --quiet -r requirements-test.txt
 	touch $@ $(VENV)/.requirements
 
+$(DAGTOOL_VENV)/.installed: dagtool/requirements-check.txt dagtool/pyproject.toml
+	$(PYTHON) -m venv $(DAGTOOL_VENV)
+	$(DAGTOOL_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DAGTOOL_VENV)/bin/python -m pip install --quiet -r dagtool/requirements-check.txt -e ./dagtool
+	touch $@
+
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) $(DAGTOOL_VENV) build .pytest_cache

@@ -15,12 +15,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import celery_config
-from components.airflow_values import CELERY_CONFIG_MAP, CHART, CHART_REPOSITORY, CHART_VERSION, SECRETS, Wiring, airflow_values
+from components import celery_config, team_roles
+from components.airflow_values import (AIRFLOW_UID, CELERY_CONFIG_MAP, CHART, CHART_REPOSITORY, CHART_VERSION, FAB_AUTH_MANAGER, SECRETS,
+                                       Wiring, airflow_values)
 from components.config import PlatformConfig
 from components.dag_volume import DagVolume, DagVolumeArgs
 from components.metadata_db import DATABASE_NAME, MASTER_USERNAME, PORT as DB_PORT
-from components.names import AIRFLOW_NAMESPACE as NAMESPACE, AIRFLOW_RELEASE as RELEASE
+from components.names import AIRFLOW_NAMESPACE as NAMESPACE, AIRFLOW_RELEASE as RELEASE, POOL_LABEL
 from components.task_pods import POD_SECURITY_LABELS
 
 PGBOUNCER_PORT = 6543
@@ -133,7 +134,37 @@ class Airflow(pulumi.ComponentResource):
             max_history=10,
             opts=pulumi.ResourceOptions(parent=self, depends_on=dependencies),
         )
+        self._team_roles(args)
         self.register_outputs({"namespace": self.namespace, "status": self.release.status})
+
+    def _team_roles(self, args: AirflowArgs) -> None:
+        """After the release (and so the migration), create or update one Airflow role per team."""
+        cfg = args.config
+        teams = [team.name for team in cfg.teams]
+        image = cfg.airflow.image
+        k8s.batch.v1.Job(
+            f"{self._name}-team-roles",
+            metadata={"name": team_roles.job_name(teams), "namespace": self.namespace},
+            spec={
+                "backoffLimit": 4,
+                "template": {"spec": {
+                    "restartPolicy": "OnFailure",
+                    "nodeSelector": {POOL_LABEL: "system"},
+                    "securityContext": {"runAsUser": AIRFLOW_UID, "runAsGroup": 0, "runAsNonRoot": True},
+                    "containers": [{
+                        "name": "team-roles",
+                        "image": f"{image.repository}:{image.tag}",
+                        "command": ["bash", "-c", team_roles.team_roles_script(teams)],
+                        "env": [
+                            {"name": "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+                             "valueFrom": {"secretKeyRef": {"name": SECRETS.metadata, "key": "connection"}}},
+                            {"name": "AIRFLOW__CORE__AUTH_MANAGER", "value": FAB_AUTH_MANAGER},
+                        ],
+                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                    }],
+                }},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release], delete_before_replace=True))
 
     def _secret(self, suffix: str, secret_name: str, data: dict[str, pulumi.Input[str]]) -> k8s.core.v1.Secret:
         return k8s.core.v1.Secret(

@@ -13,16 +13,20 @@ from typing import Any, Optional
 
 from components import celery_config
 from components.config import DagSyncConfig, PlatformConfig
-from components.names import AIRFLOW_RELEASE, DAG_READERS, LOGS_PREFIX, POOL_LABEL, SERVICE_ACCOUNTS, TEAMS_PREFIX
+from components.names import (AIRFLOW_RELEASE, DAG_READERS, LOGS_PREFIX, POOL_LABEL, PUBLISH_MANIFEST, SERVICE_ACCOUNTS, SHARED_PREFIX,
+                              TEAMS_PREFIX)
 from components.observability_values import airflow_metrics_config
 
 CHART = "airflow"
 CHART_VERSION = "1.19.0"
 CHART_REPOSITORY = "https://airflow.apache.org"
 DAGS_PATH = "/opt/airflow/dags"
+PLUGINS_PATH = "/opt/airflow/plugins"
 OBJINSYNC_STATUS_PORT = 8087
 AIRFLOW_UID = 50000
 SECRETS_BACKEND = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
+# The chart's default auth manager: native users and roles, with DAG-level permissions (team roles rely on them).
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 # Karpenter moves pods to consolidate nodes; this annotation tells it to leave a worker alone.
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 ADMIN_PASSWORD_ENV = "AIRFLOW_PLATFORM_ADMIN_PASSWORD"
@@ -76,30 +80,47 @@ def _pdb() -> dict[str, Any]:
     return {"enabled": True, "config": {"maxUnavailable": 1}}
 
 
-def objinsync_container(sync: DagSyncConfig, bucket: str, region: str, target: str, once: bool,
-                        role_arn: Optional[str] = None) -> dict[str, Any]:
-    """An objinsync container mirroring the bucket's teams/ prefix into `target` (so a team's DAGs land in
-    <target>/<team>/): a single pull, or a daemon."""
-    mode = ["--once"] if once else ["--interval", f"{sync.interval_seconds}s"]
+@dataclass(frozen=True)
+class SyncTarget:
+    """One prefix of the DAG bucket that objinsync mirrors into a folder of every DAG-reading pod."""
+
+    name: str         # of the volume, and the stem of the containers' names
+    prefix: str
+    path: str
+    status_port: int  # objinsync's /health and /metrics (two daemons in one pod need two ports)
+
+
+# Team DAGs into the DAG folder (a team's files land in dags/<team>/); the platform's shared modules into the
+# plugins folder, which Airflow puts on sys.path, so `import airflow_platform_notify` works everywhere.
+DAGS = SyncTarget("dags", TEAMS_PREFIX, DAGS_PATH, OBJINSYNC_STATUS_PORT)
+SHARED = SyncTarget("shared", SHARED_PREFIX, PLUGINS_PATH, OBJINSYNC_STATUS_PORT + 1)
+
+
+def objinsync_container(sync: DagSyncConfig, target: SyncTarget, bucket: str, region: str, once: bool,
+                        role_arn: Optional[str] = None, path: Optional[str] = None) -> dict[str, Any]:
+    """An objinsync container mirroring `target`'s prefix into its folder (or `path`): a single pull, or a daemon."""
+    path = path or target.path
+    mode = ["--once"] if once else ["--interval", f"{sync.interval_seconds}s", "--status-addr", f":{target.status_port}"]
     # objinsync asks the instance metadata service for the region otherwise, which IMDSv2 with one hop refuses.
     env = [{"name": "AWS_REGION", "value": region}]
     if role_arn:
-        # The pod's own role may write logs and read secrets; the sync needs, and gets, read-only access to DAGs.
+        # The pod's own role may write logs and read secrets; the sync needs, and gets, read-only access to the bucket.
         env.append({"name": "AWS_ROLE_ARN", "value": role_arn})
     container: dict[str, Any] = {
-        "name": "dags-sync-init" if once else "dags-sync",
+        "name": f"{target.name}-sync-init" if once else f"{target.name}-sync",
         "image": sync.image,
         "command": ["/bin/objinsync"],
-        "args": ["pull", *mode, "--exclude", "**/__pycache__/**", f"s3://{bucket}/{TEAMS_PREFIX}", target],
+        "args": ["pull", *mode, "--exclude", "**/__pycache__/**", "--exclude", f"**/{PUBLISH_MANIFEST}",
+                 f"s3://{bucket}/{target.prefix}", path],
         "env": env,
-        "volumeMounts": [{"name": "dags", "mountPath": target}],
+        "volumeMounts": [{"name": target.name, "mountPath": path}],
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         "securityContext": {"runAsUser": AIRFLOW_UID, "runAsGroup": 0, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
                             "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
     }
     if not once:
-        health = {"httpGet": {"path": "/health", "port": OBJINSYNC_STATUS_PORT}}
-        container["ports"] = [{"name": "dags-sync", "containerPort": OBJINSYNC_STATUS_PORT}]
+        health = {"httpGet": {"path": "/health", "port": target.status_port}}
+        container["ports"] = [{"name": f"{target.name}-sync", "containerPort": target.status_port}]
         # /health turns good after the first timed sync: allow for the interval plus a slow first pull.
         container["startupProbe"] = {**health, "periodSeconds": 10, "failureThreshold": sync.interval_seconds // 10 + 12}
         container["livenessProbe"] = {**health, "periodSeconds": 30, "failureThreshold": 3}
@@ -107,26 +128,26 @@ def objinsync_container(sync: DagSyncConfig, bucket: str, region: str, target: s
 
 
 def _dag_reader(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
-    """What a DAG-reading component adds: an emptyDir filled by objinsync (unless every pod mounts the EFS claim)."""
-    if cfg.airflow.dag_delivery == "efs":
-        return {}
+    """What a DAG-reading component adds: folders filled by objinsync, once before it starts (so a new worker never
+    takes a task before it has the DAGs) and continuously after (so new DAGs appear within the interval). With the
+    EFS volume the DAG folder is the shared claim instead, and only the shared modules are synced per pod."""
+    targets = [SHARED] if cfg.airflow.dag_delivery == "efs" else [DAGS, SHARED]
+    sync = cfg.airflow.dag_sync
+
+    def container(target: SyncTarget, once: bool) -> dict[str, Any]:
+        return objinsync_container(sync, target, wiring.dag_bucket, wiring.region, once=once, role_arn=wiring.dag_reader_role_arn)
+
     return {
-        "extraVolumes": [{"name": "dags", "emptyDir": {}}],
-        "extraVolumeMounts": [{"name": "dags", "mountPath": DAGS_PATH, "readOnly": True}],
-        # Once before the component starts, so a new worker never takes a task before it has the DAGs...
-        "extraInitContainers": [objinsync_container(cfg.airflow.dag_sync, wiring.dag_bucket, wiring.region, DAGS_PATH, once=True,
-                                                    role_arn=wiring.dag_reader_role_arn)],
-        # ...and continuously after, so new DAGs appear within the interval.
-        "extraContainers": [objinsync_container(cfg.airflow.dag_sync, wiring.dag_bucket, wiring.region, DAGS_PATH, once=False,
-                                                role_arn=wiring.dag_reader_role_arn)],
+        "extraVolumes": [{"name": t.name, "emptyDir": {}} for t in targets],
+        "extraVolumeMounts": [{"name": t.name, "mountPath": t.path, "readOnly": True} for t in targets],
+        "extraInitContainers": [container(t, once=True) for t in targets],
+        "extraContainers": [container(t, once=False) for t in targets],
     }
 
 
 def _service_account(cfg: PlatformConfig, component: str, wiring: Wiring) -> dict[str, Any]:
-    # Pods whose objinsync containers read the bucket need an annotated account for IRSA to reach them; with the
-    # EFS volume nothing in them syncs, so an account without a role of its own gets none.
-    syncing = component in DAG_READERS and cfg.airflow.dag_delivery == "objinsync"
-    role = wiring.component_role_arns.get(component, wiring.dag_reader_role_arn if syncing else None)
+    # Pods whose objinsync containers read the bucket need an annotated account for IRSA to reach them.
+    role = wiring.component_role_arns.get(component, wiring.dag_reader_role_arn if component in DAG_READERS else None)
     return {"annotations": {"eks.amazonaws.com/role-arn": role}} if role else {}
 
 

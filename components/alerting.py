@@ -25,6 +25,9 @@ SLACK_API = "https://slack.com/api/chat.postMessage"
 SECRET_FILES = {"slack_bot_token": "slack-bot-token", "pager_duty_routing_key": "pagerduty-routing-key",
                 "opsgenie_api_key": "opsgenie-api-key", "watchdog_token": "watchdog-token"}
 WORKER_DEPLOYMENT = SERVICE_ACCOUNTS["workers"]  # the chart names the worker Deployment like its account
+# The objinsync containers of the Airflow pods (see airflow_values.SyncTarget).
+SYNC_CONTAINERS = "dags-sync|shared-sync"
+SYNC_INIT_CONTAINERS = "dags-sync-init|shared-sync-init"
 # A team's DAG ids start with "<team>_" (team names have no underscore), so the team is what precedes it.
 TEAM_FROM_DAG_ID = "([a-z][a-z0-9-]*)_.*"
 
@@ -100,9 +103,9 @@ def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
               "DAG files fail to import", "{{ $value }} DAG files have failed to import for 10 minutes."),
         # objinsync exits on any sync error: one restart can be a passing S3 hiccup, two in 15 minutes or a crash loop is not.
         Alert("AirflowDagSyncFailing",
-              f'sum by (pod) (changes(kube_pod_container_status_restarts_total{{namespace="{AIRFLOW_NAMESPACE}", container="dags-sync"}}[15m])) >= 2'
-              f' or sum by (pod) (kube_pod_container_status_waiting_reason{{namespace="{AIRFLOW_NAMESPACE}", container="dags-sync", reason="CrashLoopBackOff"}}) > 0'
-              f' or sum by (pod) (kube_pod_init_container_status_waiting_reason{{namespace="{AIRFLOW_NAMESPACE}", container="dags-sync-init", reason="CrashLoopBackOff"}}) > 0',
+              f'sum by (pod) (changes(kube_pod_container_status_restarts_total{{namespace="{AIRFLOW_NAMESPACE}", container=~"{SYNC_CONTAINERS}"}}[15m])) >= 2'
+              f' or sum by (pod) (kube_pod_container_status_waiting_reason{{namespace="{AIRFLOW_NAMESPACE}", container=~"{SYNC_CONTAINERS}", reason="CrashLoopBackOff"}}) > 0'
+              f' or sum by (pod) (kube_pod_init_container_status_waiting_reason{{namespace="{AIRFLOW_NAMESPACE}", container=~"{SYNC_INIT_CONTAINERS}", reason="CrashLoopBackOff"}}) > 0',
               "5m", "warning", "dag-sync", "objinsync cannot sync DAGs",
               "objinsync in {{ $labels.pod }} keeps failing (it exits on any sync error): that pod's DAGs are going stale."),
     ]

@@ -7,7 +7,9 @@ publishes, and a zero-byte "directory" object would only be mirrored into every 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional, Sequence
 
 import pulumi
@@ -16,7 +18,7 @@ import pulumi_aws as aws
 from components import iam
 from components.config import TeamConfig
 from components.kms import customer_managed_key
-from components.names import LOGS_PREFIX, TEAMS_PREFIX
+from components.names import LOGS_PREFIX, SHARED_PREFIX, TEAMS_PREFIX
 
 
 
@@ -41,6 +43,8 @@ class DagStorageArgs:
     reader_service_accounts: Sequence[str]
     protect: bool
     github_oidc_provider_arn: Optional[str] = None
+    # Files the platform publishes under shared/ for every DAG to import (name in the bucket -> file here).
+    shared_files: dict[str, Path] = field(default_factory=dict)
 
 
 class DagStorage(pulumi.ComponentResource):
@@ -84,6 +88,12 @@ class DagStorage(pulumi.ComponentResource):
                  # Appending to a task log rewrites it; the versions it leaves behind go the next day.
                  "noncurrent_version_expiration": {"noncurrent_days": 1}},
             ], opts=child)
+
+        for file_name, path in args.shared_files.items():
+            aws.s3.BucketObjectv2(f"{name}-shared-{path.stem.replace('_', '-')}", bucket=bucket.id, key=f"{SHARED_PREFIX}/{file_name}",
+                                  source=pulumi.FileAsset(str(path)), content_type="text/x-python",
+                                  # A new version whenever the file changes, so objinsync (which compares ETags) fetches it.
+                                  source_hash=hashlib.sha256(path.read_bytes()).hexdigest(), opts=child)
 
         github_provider_arn = args.github_oidc_provider_arn or aws.iam.OpenIdConnectProvider(
             f"{name}-github-oidc", url=f"https://{iam.GITHUB_OIDC_HOST}", client_id_lists=[iam.STS_AUDIENCE], opts=child).arn
@@ -135,6 +145,7 @@ class DagStorage(pulumi.ComponentResource):
     def _reader_policy(self, bucket_arn: pulumi.Output[str], key_arn: pulumi.Output[str]) -> pulumi.Output[str]:
         return iam.document([
             {"sid": "ListBucket", "actions": ["s3:ListBucket"], "resources": [bucket_arn]},
-            {"sid": "ReadDags", "actions": ["s3:GetObject"], "resources": [pulumi.Output.concat(bucket_arn, f"/{TEAMS_PREFIX}/*")]},
+            {"sid": "ReadDags", "actions": ["s3:GetObject"], "resources": [pulumi.Output.concat(bucket_arn, f"/{TEAMS_PREFIX}/*"),
+                                                                           pulumi.Output.concat(bucket_arn, f"/{SHARED_PREFIX}/*")]},
             {"sid": "DecryptWithDagKey", "actions": ["kms:Decrypt"], "resources": [key_arn], "conditions": [self._via_s3()]},
         ], self)

@@ -15,7 +15,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import iam
-from components.airflow_values import AIRFLOW_UID, objinsync_container
+from components.airflow_values import AIRFLOW_UID, DAGS, objinsync_container
 from components.config import DagSyncConfig
 from components.kms import customer_managed_key
 
@@ -111,7 +111,7 @@ class DagVolume(pulumi.ComponentResource):
             "template": {"metadata": {"labels": labels}, "spec": {
                 "serviceAccountName": account.metadata["name"],
                 "containers": pulumi.Output.from_input(args.bucket_name).apply(lambda bucket: [
-                    objinsync_container(args.dag_sync, bucket, args.region, MOUNT_PATH, once=False)]),
+                    objinsync_container(args.dag_sync, DAGS, bucket, args.region, once=False, path=MOUNT_PATH)]),
                 "volumes": [{"name": "dags", "persistentVolumeClaim": {"claimName": claim.metadata["name"]}}],
             }},
         }, opts=child)

@@ -3,9 +3,13 @@
 Kept free of Pulumi so the pure builders (chart values, the Celery module) can use them too.
 """
 
-# The DAG bucket: each team publishes under teams/<team>/; Airflow writes task logs under logs/.
+# The DAG bucket: each team publishes under teams/<team>/; the platform publishes modules every DAG may import
+# (the company notifier) under shared/; Airflow writes task logs under logs/. dagtool holds the same names.
 TEAMS_PREFIX = "teams"
+SHARED_PREFIX = "shared"
 LOGS_PREFIX = "logs"
+# What `dagtool publish` keeps beside a team's DAGs (not for Airflow to see).
+PUBLISH_MANIFEST = ".dagtool-manifest.json"
 
 # The node label that says which managed node group (system or workers) a node belongs to.
 POOL_LABEL = "airflow-platform/pool"

@@ -6,6 +6,7 @@ managed-by, so no resource can miss them and no resource falls back to an untagg
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import pulumi
@@ -34,6 +35,10 @@ def _secret(value: Optional[SecretStr]) -> Optional[pulumi.Output[str]]:
     return pulumi.Output.secret(value.get_secret_value()) if value is not None else None
 
 
+# The company notifier: dagtool installs it for teams' checks, the platform publishes the same file for Airflow.
+NOTIFIER = Path(__file__).resolve().parent.parent / "dagtool" / "airflow_platform_notify.py"
+
+
 class Platform(pulumi.ComponentResource):
     def __init__(self, name: str, config: PlatformConfig, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("airflow-platform:index:Platform", name, None, opts)
@@ -57,13 +62,15 @@ class Platform(pulumi.ComponentResource):
             vpc_id=self.network.vpc_id, private_subnet_ids=self.network.private_subnet_ids, protect=protect), opts=child)
 
         efs = config.airflow.dag_delivery == "efs"
-        # Who syncs DAGs from the bucket: the one EFS writer, or the objinsync containers of every DAG-reading pod.
-        dag_syncers = [WRITER_SERVICE_ACCOUNT] if efs else [SERVICE_ACCOUNTS[c] for c in DAG_READERS]
+        # Who reads the bucket: the objinsync containers of every DAG-reading pod (the shared modules, and the DAGs
+        # unless the EFS writer syncs those).
+        dag_syncers = [SERVICE_ACCOUNTS[c] for c in DAG_READERS] + ([WRITER_SERVICE_ACCOUNT] if efs else [])
         self.dag_storage = DagStorage(f"{name}-dags", DagStorageArgs(
             environment_name=name, region=config.region, teams=config.teams,
             noncurrent_version_days=config.dag_storage.noncurrent_version_days, log_retention_days=config.airflow.log_retention_days,
             cluster_oidc=self.cluster.oidc, reader_namespace=AIRFLOW_NAMESPACE, reader_service_accounts=dag_syncers, protect=protect,
-            github_oidc_provider_arn=config.dag_storage.github_oidc_provider_arn), opts=child)
+            github_oidc_provider_arn=config.dag_storage.github_oidc_provider_arn,
+            shared_files={NOTIFIER.name: NOTIFIER}), opts=child)
 
         self.database = MetadataDatabase(f"{name}-db", MetadataDatabaseArgs(
             config=config.database, partition=partition, vpc_id=self.network.vpc_id, subnet_ids=self.network.private_subnet_ids,

@@ -194,41 +194,48 @@ class TestHighAvailability:
         assert values["workers"]["nodeSelector"] == {"airflow-platform/pool": "workers"}
 
 
+IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/objinsync@sha256:5d41402abc4b2a76b9719d911017c592ae5d4b1a2f3e6c7d8e9f0a1b2c3d4e5f"
+EXCLUDES = ["--exclude", "**/__pycache__/**", "--exclude", "**/.dagtool-manifest.json"]
+READER_ENV = [{"name": "AWS_REGION", "value": "eu-west-1"}, {"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::123456789012:role/dag-reader"}]
+
+
 class TestDagDelivery:
-    """Tests objinsync as init container and sidecar in every DAG-reading component."""
+    """Tests objinsync as init container and sidecar in every DAG-reading component, for the DAGs and the shared modules."""
 
     @pytest.mark.parametrize("component", SYNCING)
-    def test_init_container_and_sidecar(self, prod, component):
-        """Each DAG reader pulls once before starting, then keeps syncing every 30 s, excluding __pycache__."""
+    def test_init_containers_and_sidecars(self, prod, component):
+        """Each DAG reader pulls teams/ and shared/ once before starting, then keeps both in sync every 30 s."""
         values = prod[component]
-        [init] = values["extraInitContainers"]
-        [sidecar] = values["extraContainers"]
-        image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/objinsync@sha256:5d41402abc4b2a76b9719d911017c592ae5d4b1a2f3e6c7d8e9f0a1b2c3d4e5f"
-        assert (init["name"], init["image"], init["command"]) == ("dags-sync-init", image, ["/bin/objinsync"])
-        assert init["args"] == ["pull", "--once", "--exclude", "**/__pycache__/**", "s3://dags-bucket/teams", "/opt/airflow/dags"]
-        assert (sidecar["name"], sidecar["image"]) == ("dags-sync", image)
-        assert sidecar["args"] == ["pull", "--interval", "30s", "--exclude", "**/__pycache__/**", "s3://dags-bucket/teams", "/opt/airflow/dags"]
-        for container in (init, sidecar):
-            assert container["env"] == [{"name": "AWS_REGION", "value": "eu-west-1"},
-                                        {"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::123456789012:role/dag-reader"}]
-            assert container["volumeMounts"] == [{"name": "dags", "mountPath": "/opt/airflow/dags"}]
+        assert [c["name"] for c in values["extraInitContainers"]] == ["dags-sync-init", "shared-sync-init"]
+        assert [c["name"] for c in values["extraContainers"]] == ["dags-sync", "shared-sync"]
+        dags_init, shared_init = values["extraInitContainers"]
+        dags, shared = values["extraContainers"]
+        assert dags_init["args"] == ["pull", "--once", *EXCLUDES, "s3://dags-bucket/teams", "/opt/airflow/dags"]
+        assert shared_init["args"] == ["pull", "--once", *EXCLUDES, "s3://dags-bucket/shared", "/opt/airflow/plugins"]
+        assert dags["args"] == ["pull", "--interval", "30s", "--status-addr", ":8087", *EXCLUDES, "s3://dags-bucket/teams", "/opt/airflow/dags"]
+        assert shared["args"] == ["pull", "--interval", "30s", "--status-addr", ":8088", *EXCLUDES, "s3://dags-bucket/shared", "/opt/airflow/plugins"]
+        for container in (dags_init, shared_init, dags, shared):
+            assert (container["image"], container["command"], container["env"]) == (IMAGE, ["/bin/objinsync"], READER_ENV)
+        assert dags["volumeMounts"] == [{"name": "dags", "mountPath": "/opt/airflow/dags"}]
+        assert shared["volumeMounts"] == [{"name": "shared", "mountPath": "/opt/airflow/plugins"}]
 
     @pytest.mark.parametrize("component", SYNCING)
-    def test_dag_folder_is_an_empty_dir(self, prod, component):
-        """The DAG folder is an emptyDir at the DAGs path, read-only for Airflow itself."""
-        assert prod[component]["extraVolumes"] == [{"name": "dags", "emptyDir": {}}]
-        assert prod[component]["extraVolumeMounts"] == [{"name": "dags", "mountPath": "/opt/airflow/dags", "readOnly": True}]
+    def test_folders_are_empty_dirs(self, prod, component):
+        """The DAG folder and the plugins folder are emptyDirs, read-only for Airflow itself."""
+        assert prod[component]["extraVolumes"] == [{"name": "dags", "emptyDir": {}}, {"name": "shared", "emptyDir": {}}]
+        assert prod[component]["extraVolumeMounts"] == [{"name": "dags", "mountPath": "/opt/airflow/dags", "readOnly": True},
+                                                       {"name": "shared", "mountPath": "/opt/airflow/plugins", "readOnly": True}]
 
     def test_api_server_syncs_nothing(self, prod):
         """The API server reads DAGs from the DB (Airflow 3), so it gets no sync containers."""
         assert "extraContainers" not in prod["apiServer"] and "extraInitContainers" not in prod["apiServer"]
 
-    def test_sidecar_probes_use_the_status_port(self, prod):
-        """The sidecar exposes 8087 and is probed on /health, with startup time for a first sync."""
-        [sidecar] = prod["workers"]["extraContainers"]
-        assert sidecar["ports"] == [{"name": "dags-sync", "containerPort": 8087}]
-        assert sidecar["startupProbe"] == {"httpGet": {"path": "/health", "port": 8087}, "periodSeconds": 10, "failureThreshold": 15}
-        assert sidecar["livenessProbe"]["httpGet"] == {"path": "/health", "port": 8087}
+    def test_sidecar_probes_use_their_status_ports(self, prod):
+        """Each sidecar exposes its own status port and is probed on /health, with startup time for a first sync."""
+        dags, shared = prod["workers"]["extraContainers"]
+        assert (dags["ports"], shared["ports"]) == ([{"name": "dags-sync", "containerPort": 8087}], [{"name": "shared-sync", "containerPort": 8088}])
+        assert dags["startupProbe"] == {"httpGet": {"path": "/health", "port": 8087}, "periodSeconds": 10, "failureThreshold": 15}
+        assert shared["livenessProbe"]["httpGet"] == {"path": "/health", "port": 8088}
 
     @pytest.mark.parametrize("component, role", [
         ("scheduler", "dag-reader"), ("dagProcessor", "dag-processor"), ("triggerer", "triggerer"), ("workers", "worker"),
@@ -238,20 +245,21 @@ class TestDagDelivery:
         assert prod[component]["serviceAccount"] == {"annotations": {"eks.amazonaws.com/role-arn": f"arn:aws:iam::123456789012:role/{role}"}}
 
     def test_interval_from_config(self):
-        """The sidecar interval follows airflow.dagSync.intervalSeconds."""
+        """The sidecars' interval follows airflow.dagSync.intervalSeconds."""
         config = stack_config("dev")
         config["airflow-platform:airflow"]["dagSync"]["intervalSeconds"] = 15
-        [sidecar] = airflow_values(typed_config(config), WIRING)["triggerer"]["extraContainers"]
-        assert sidecar["args"][1:3] == ["--interval", "15s"]
+        for sidecar in airflow_values(typed_config(config), WIRING)["triggerer"]["extraContainers"]:
+            assert sidecar["args"][1:3] == ["--interval", "15s"]
 
     def test_efs_option_mounts_the_claim_instead(self):
-        """With dagDelivery efs every component mounts the claim and none runs objinsync."""
+        """With dagDelivery efs every component mounts the claim; only the shared modules are still synced per pod."""
         config = stack_config("prod")
         config["airflow-platform:airflow"]["dagDelivery"] = "efs"
         values = airflow_values(typed_config(config), Wiring(**{**WIRING.__dict__, "dags_claim": "airflow-dags"}))
         assert values["dags"] == {"persistence": {"enabled": True, "existingClaim": "airflow-dags"}}
         for component in SYNCING:
-            assert not {"extraContainers", "extraInitContainers", "extraVolumes"} & set(values[component])
+            assert [c["name"] for c in values[component]["extraContainers"]] == ["shared-sync"]
+            assert [v["name"] for v in values[component]["extraVolumes"]] == ["shared"]
 
 
 class TestSecretsAndDatabase:

@@ -119,9 +119,26 @@ class TestReaderRole:
         assert trust["Principal"] == {"Federated": prod_plan.outputs["oidcProviderArn"]}
 
     def test_permissions_are_read_only(self, prod_plan):
-        """List the bucket, get DAG objects (not logs), decrypt through S3; no write action anywhere."""
+        """List the bucket, get DAGs and the shared modules (not logs), decrypt through S3; no write action anywhere."""
         policy = json.loads(prod_plan.named("airflow-prod-dags-reader-policy").inputs["policy"])
         actions = sorted(a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
         assert actions == ["kms:Decrypt", "s3:GetObject", "s3:ListBucket"]
         [read] = [s for s in policy["Statement"] if s["Sid"] == "ReadDags"]
-        assert read["Resource"] == prod_plan.named("airflow-prod-dags-bucket").outputs["arn"] + "/teams/*"
+        bucket = prod_plan.named("airflow-prod-dags-bucket").outputs["arn"]
+        assert read["Resource"] == [f"{bucket}/teams/*", f"{bucket}/shared/*"]
+
+
+class TestSharedModules:
+    """Tests the modules the platform publishes under shared/."""
+
+    def test_notifier_published_from_the_dagtool_file(self, prod_plan):
+        """The company notifier is the very file dagtool installs, under shared/, re-uploaded when it changes."""
+        import hashlib
+
+        from components.platform import NOTIFIER
+
+        [notifier] = prod_plan.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+        assert (notifier.inputs["key"], notifier.inputs["contentType"]) == ("shared/airflow_platform_notify.py", "text/x-python")
+        assert notifier.inputs["bucket"] == prod_plan.outputs["dagBucket"]
+        assert notifier.inputs["sourceHash"] == hashlib.sha256(NOTIFIER.read_bytes()).hexdigest()
+        assert NOTIFIER.parent.name == "dagtool" and notifier.redacted_inputs["source"] == {"fileAsset": "dagtool/airflow_platform_notify.py"}

@@ -13,7 +13,6 @@ COMPONENT = "airflow-platform:index:DagVolume"
 VOLUME = "airflow-prod-airflow-dag-volume"
 EFS_STATE = "aws:efs/"
 DAG_COMPONENTS = ["workers", "scheduler", "triggerer", "dagProcessor"]
-CHART_COMPONENTS = [*DAG_COMPONENTS, "apiServer"]
 
 
 def efs_changes() -> dict:
@@ -151,8 +150,8 @@ class TestWriter:
         """objinsync pulls teams/ every 30 s (no --once) into /dags, the claim's mount, with the pinned image."""
         pod = part(plan, "writer").inputs["spec"]["template"]["spec"]
         [container] = pod["containers"]
-        assert container["args"] == ["pull", "--interval", "30s", "--exclude", "**/__pycache__/**",
-                                     f"s3://{plan.outputs['dagBucket']}/teams", "/dags"]
+        assert container["args"] == ["pull", "--interval", "30s", "--status-addr", ":8087", "--exclude", "**/__pycache__/**",
+                                     "--exclude", "**/.dagtool-manifest.json", f"s3://{plan.outputs['dagBucket']}/teams", "/dags"]
         assert "--once" not in container["args"]
         assert container["image"] == stack_config("prod")["airflow-platform:airflow"]["dagSync"]["image"]
         assert container["volumeMounts"] == [{"name": "dags", "mountPath": "/dags"}]
@@ -174,13 +173,12 @@ class TestWriter:
             "name": "airflow-dags-sync", "namespace": "airflow", "annotations": {"eks.amazonaws.com/role-arn": plan.outputs["dagReaderRoleArn"]}}
         assert pod["containers"][0]["env"] == [{"name": "AWS_REGION", "value": "eu-west-1"}]
 
-    def test_reader_role_trusts_only_the_writer(self, plan):
-        """With the volume, the writer is the only account that reads the bucket, so the DAG reader role trusts it alone."""
-        assert trust_subjects(plan, "airflow-prod-dags-reader") == ["system:serviceaccount:airflow:airflow-dags-sync"]
-
-    def test_scheduler_account_gets_no_role(self, plan):
-        """The scheduler syncs nothing any more and needs no AWS access: its account carries no role."""
-        assert "serviceAccount" not in chart_values(plan)["scheduler"]
+    def test_reader_role_trusts_the_writer_too(self, plan):
+        """The DAG reader role adds the writer's account to the DAG readers, which still sync the shared modules."""
+        assert trust_subjects(plan, "airflow-prod-dags-reader") == [
+            "system:serviceaccount:airflow:airflow-scheduler", "system:serviceaccount:airflow:airflow-dag-processor",
+            "system:serviceaccount:airflow:airflow-triggerer", "system:serviceaccount:airflow:airflow-worker",
+            "system:serviceaccount:airflow:airflow-dags-sync"]
 
 
 class TestCsiDriver:
@@ -229,17 +227,21 @@ class TestChartValues:
         assert chart_values(plan)["dags"] == {"persistence": {"enabled": True, "existingClaim": "airflow-dags"}}
         assert part(plan, "claim").urn in plan.named("airflow-prod-airflow-release").dependencies
 
-    @pytest.mark.parametrize("component", CHART_COMPONENTS, ids=CHART_COMPONENTS)
-    def test_no_objinsync_in_any_component(self, plan, component):
-        """No component has objinsync extraContainers, init containers or its own dags emptyDir."""
+    @pytest.mark.parametrize("component", DAG_COMPONENTS, ids=DAG_COMPONENTS)
+    def test_components_sync_only_the_shared_modules(self, plan, component):
+        """No component syncs DAGs itself any more: only the shared/ prefix, into the plugins folder."""
         values = chart_values(plan)[component]
-        assert [k for k in ("extraContainers", "extraInitContainers", "extraVolumes", "extraVolumeMounts") if k in values] == []
+        assert [c["name"] for c in values["extraInitContainers"] + values["extraContainers"]] == ["shared-sync-init", "shared-sync"]
+        assert values["extraVolumes"] == [{"name": "shared", "emptyDir": {}}]
 
-    def test_objinsync_image_only_in_the_writer(self, plan):
-        """The objinsync image appears in no chart value: the writer Deployment is its only user."""
-        image = stack_config("prod")["airflow-platform:airflow"]["dagSync"]["image"]
-        assert image not in json.dumps(chart_values(plan))
-        users = [r.name for r in plan.resources if image in json.dumps(r.inputs)]
+    def test_api_server_syncs_nothing(self, plan):
+        """The API server has no sync containers either way."""
+        assert "extraContainers" not in chart_values(plan)["apiServer"]
+
+    def test_only_the_writer_syncs_teams(self, plan):
+        """The bucket's teams/ prefix is mirrored by the writer Deployment alone."""
+        bucket = plan.outputs["dagBucket"]
+        users = [r.name for r in plan.resources if f"s3://{bucket}/teams" in json.dumps(r.redacted_inputs)]
         assert users == [f"{VOLUME}-writer"]
 
 

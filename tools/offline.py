@@ -53,7 +53,7 @@ class Resource:
         return {"urn": self.urn, "type": self.type, "name": self.name, "id": self.id, "parent": self.parent,
                 "provider": self.provider, "protect": self.protect, "secretInputs": self.secret_inputs,
                 "inputs": self.redacted_inputs,
-                "outputs": {k: REDACTED if k in self.secret_outputs else v for k, v in self.outputs.items()}}
+                "outputs": {k: REDACTED if k in self.secret_outputs else _redact(v) for k, v in self.outputs.items()}}
 
 
 @dataclass
@@ -94,6 +94,8 @@ class Plan:
 def _redact(value: Any) -> Any:
     if rpc.is_rpc_secret(value):
         return REDACTED
+    if isinstance(value, pulumi.FileAsset):
+        return {"fileAsset": str(Path(value.path).resolve().relative_to(ROOT))}
     if isinstance(value, dict):
         return {k: _redact(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -48,6 +48,7 @@ KEY_SETTINGS: dict[str, list[str]] = {
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                                                "restrictPublicBuckets"],
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ["rule.objectOwnership"],
+    "aws:s3/bucketObjectv2:BucketObjectv2": ["key", "sourceHash"],
     "aws:rds/instance:Instance": ["engine", "engineVersion", "instanceClass", "multiAz", "allocatedStorage", "maxAllocatedStorage",
                                   "storageType", "storageEncrypted", "kmsKeyId", "publiclyAccessible", "backupRetentionPeriod",
                                   "deletionProtection", "skipFinalSnapshot", "performanceInsightsEnabled", "monitoringInterval",

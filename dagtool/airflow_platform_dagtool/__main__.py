@@ -1,0 +1,5 @@
+import sys
+
+from airflow_platform_dagtool.cli import main
+
+sys.exit(main())
