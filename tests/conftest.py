@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -52,3 +53,16 @@ def fake_aws_credentials(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+# dagtool's own environment (the Makefile builds it): Airflow 3.1.7, as a team's CI installs it.
+DAGTOOL_VENV = ROOT / ".venv-dagtool"
+
+
+@pytest.fixture(scope="session")
+def dagtool_bin() -> Path:
+    """The environment's bin directory; the tests fail, not skip, without it."""
+    bin_dir = DAGTOOL_VENV / "bin"
+    if not (bin_dir / "dagtool").exists():
+        pytest.fail(f"{bin_dir / 'dagtool'} is missing: `make test` builds it (pip install -r dagtool/requirements-check.txt ./dagtool)")
+    return bin_dir

@@ -1,7 +1,7 @@
 """dagtool check: every DAG file of a team's repository against the platform's guardrails.
 
-Each file is loaded with Airflow's own DagBag, as the DAG processor would, so an import error here is the one the
-scheduler would show. Then, per DAG: its dag_id starts with the team's prefix, it has a real owner and the team's
+Each file is loaded with Airflow's own DagBag, as the DAG processor would, from where the platform puts it
+(`<DAG folder>/<team>/...`), so an import error here is the one the scheduler would show. Then, per DAG: its dag_id starts with the team's prefix, it has a real owner and the team's
 tag, and it grants the team's Airflow role access (the role sees only the DAGs that name it). Per file: it parses
 within the time budget and builds at most one DAG (one generated file per DAG, not hundreds in a loop: a file
 that loops costs the scheduler CPU, memory and loop time on every parse).
@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import sys
 import tempfile
 import time
 import warnings
@@ -111,9 +112,10 @@ def _read_source(path: Path) -> _Source:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for decorator in node.decorator_list:
                 if _is_dag_decorator(decorator):
-                    declarations.append(node.lineno)
+                    # The decorator's line: where the DAG's arguments are.
+                    declarations.append(decorator.lineno)
                     call = decorator if isinstance(decorator, ast.Call) else None
-                    source.lines.setdefault((call and _literal_dag_id(call)) or node.name, node.lineno)
+                    source.lines.setdefault((call and _literal_dag_id(call)) or node.name, decorator.lineno)
         for child in ast.iter_child_nodes(node):
             visit(child, here)
 
@@ -137,11 +139,21 @@ def _error_summary(trace: str) -> str:
     return lines[-1] if lines else "import failed"
 
 
-def _prepare_airflow(directory: Path, budget: float) -> None:
-    """Airflow reads its configuration once, at import: set it first (quiet, no examples, this repo on sys.path)."""
+def _platform_layout(directory: Path, team: str) -> Path:
+    """The repository where the platform puts it: <DAG folder>/<team>/, with the DAG folder on sys.path. A DAG then
+    imports exactly what it could import on the platform (its own helpers as `<team>.<module>`, the shared modules)."""
+    dags = Path(tempfile.mkdtemp(prefix="dagtool-")) / "dags"
+    dags.mkdir()
+    (dags / team).symlink_to(directory, target_is_directory=True)
+    sys.path.insert(0, str(dags))
+    return dags / team
+
+
+def _prepare_airflow(dags_folder: Path, budget: float) -> None:
+    """Airflow reads its configuration once, at import: set it first (quiet, no examples)."""
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="dagtool-airflow-"))
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(directory)
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
     # Import errors are reported as violations; Airflow's own log of them would only repeat them.
     os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "CRITICAL"
     # DagBag stops a file that hangs; give it room beyond the budget, which is checked separately.
@@ -164,15 +176,17 @@ def _grants_team(access_control: Any, team: str) -> bool:
 def check(directory: Path, team: str, budget_seconds: float = DEFAULT_BUDGET_SECONDS,
           max_dags_per_file: int = DEFAULT_MAX_DAGS_PER_FILE) -> Report:
     directory = directory.resolve()
-    _prepare_airflow(directory, budget_seconds)
+    placed = _platform_layout(directory, team)
+    _prepare_airflow(placed.parent, budget_seconds)
     # Airflow's own deprecation notices are not the team's to fix, and would bury the report.
     warnings.simplefilter("ignore")
     from airflow.models.dagbag import DagBag  # after the environment above; and importing Airflow is not the file's cost
 
     report = Report(team=team, directory=str(directory))
     prefix = dag_id_prefix(team)
-    for path in dag_files(directory):
-        relative = str(path.relative_to(directory))
+    for original in dag_files(directory):
+        relative = str(original.relative_to(directory))
+        path = placed / relative
         report.files.append(relative)
         source = _read_source(path)
         started = time.perf_counter()
@@ -186,7 +200,7 @@ def check(directory: Path, team: str, budget_seconds: float = DEFAULT_BUDGET_SEC
             add(_error_line(trace, path), "import-error", f"does not import under Airflow: {_error_summary(trace)}")
         if elapsed > budget_seconds:
             add(1, "parse-time", f"took {elapsed:.2f} s to parse, over the budget of {budget_seconds:g} s")
-        dags = sorted((d for d in bag.dags.values() if Path(d.fileloc).resolve() == path), key=lambda d: d.dag_id)
+        dags = sorted((d for d in bag.dags.values() if Path(d.fileloc) == path), key=lambda d: d.dag_id)
         if len(dags) > max_dags_per_file:
             where = source.loop_line or source.first_dag_line
             how = "in a loop" if source.loop_line else "in one file"
