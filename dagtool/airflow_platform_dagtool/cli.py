@@ -32,6 +32,12 @@ def _directory(value: str) -> Path:
     return path
 
 
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return int(value)
+
+
 def _shell_safe(value: str) -> str:
     if not SHELL_SAFE.fullmatch(value):
         raise argparse.ArgumentTypeError(f"{value!r} may hold only letters, digits, spaces and . / _ -")
@@ -47,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--team", type=_team, required=True)
     check.add_argument("--json", type=Path, help="also write the report as JSON to this file")
     check.add_argument("--budget-seconds", type=float, default=5.0, help="longest a file may take to parse (default 5)")
-    check.add_argument("--max-dags-per-file", type=int, default=1, help="most DAGs one file may build (default 1)")
+    check.add_argument("--max-dags-per-file", type=_positive, default=1, help="most DAGs one file may build (default 1)")
 
     publish = commands.add_parser("publish", help="sync the repository into teams/<team>/ of the DAG bucket")
     publish.add_argument("directory", type=_directory)
@@ -56,8 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--region", help="the bucket's region (default: the environment's)")
     publish.add_argument("--endpoint-url", help="an S3-compatible endpoint, for tests")
     publish.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
-    publish.add_argument("--jobs", type=int, default=16, help="parallel uploads (default 16)")
-    publish.add_argument("--max-attempts", type=int, default=8, help="attempts per request on throttling and 5xx (default 8)")
+    publish.add_argument("--jobs", type=_positive, default=16, help="parallel uploads (default 16)")
+    publish.add_argument("--max-attempts", type=_positive, default=8, help="attempts per request on throttling and 5xx (default 8)")
     publish.add_argument("--quiet", action="store_true", help="print only the summary")
 
     generate = commands.add_parser("generate", help="one DAG file per dbt model group from a dbt manifest.json")
@@ -84,17 +90,32 @@ def _check(options: argparse.Namespace) -> int:
 
 
 def _publish(options: argparse.Namespace) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from airflow_platform_dagtool.publish import Publisher, s3_client
+    from airflow_platform_dagtool.conventions import team_prefix
+    from airflow_platform_dagtool.publish import Summary, local_files, plan_changes, quick_look
 
     echo = (lambda _: None) if options.quiet else print
+    # Most runs change nothing: answer those from the two reads alone, without building a boto3 client.
+    looked, made = quick_look(options.bucket, team_prefix(options.team), options.region, options.endpoint_url)
+    if looked is not None and not options.dry_run:
+        remote, manifest = looked
+        changes = plan_changes(local_files(options.directory), remote, manifest)
+        if not changes.upload and not changes.delete:
+            print(Summary(unchanged=len(changes.unchanged), requests=made).line())
+            return 0
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from airflow_platform_dagtool.publish import Publisher, UnsafeKey, s3_client
+
     publisher = Publisher(s3_client(options.region, options.endpoint_url, options.max_attempts), options.bucket, options.team,
                           jobs=options.jobs, echo=echo)
     try:
-        summary = publisher.publish(options.directory, dry_run=options.dry_run)
+        summary = publisher.publish(options.directory, dry_run=options.dry_run, looked=looked, made=made)
     except (BotoCoreError, ClientError) as error:
         print(f"publish failed: {error} (uploads come before deletes: run it again to finish)", file=sys.stderr)
+        return 1
+    except UnsafeKey as error:
+        print(f"publish failed: {error}", file=sys.stderr)
         return 1
     print(summary.line())
     return 0

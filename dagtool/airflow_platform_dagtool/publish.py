@@ -4,7 +4,9 @@
 - A file is uploaded when it is new or its content changed. Content hashes are kept in a manifest beside the DAGs,
   with the ETag S3 returned for each upload: on an SSE-KMS bucket an ETag is not a content hash, but it does change
   when the object does, so one LIST shows whether someone changed an object behind the manifest's back.
-- A publish with nothing to do makes two requests: the LIST and the manifest GET.
+- A publish with nothing to do makes two requests: the LIST and the manifest GET. It runs in every CI build, so
+  those two are made by a lean reader (botocore's SigV4 signer over plain HTTP, no boto3 client to build), and the
+  full client is only built when there is something to do, or when the lean reader meets anything unusual.
 - Uploads come first, then the manifest, then deletes: a failure part-way never leaves the team with fewer DAGs,
   and the next run finishes the job.
 - Throttling and 5xx responses are retried with exponential backoff and jitter (botocore's standard retry mode).
@@ -13,18 +15,21 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
-
-from botocore.exceptions import ClientError
+from urllib.parse import quote, urlsplit
+from xml.etree import ElementTree
 
 from airflow_platform_dagtool.conventions import MANIFEST, team_prefix
 
 SKIPPED_DIRECTORIES = {"__pycache__", ".git"}
+_S3_XML = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
 def local_files(directory: Path) -> dict[str, str]:
@@ -60,6 +65,79 @@ def plan_changes(local: dict[str, str], remote: dict[str, str], manifest: dict[s
     return changes
 
 
+def _s3_url(bucket: str, region: str, endpoint_url: Optional[str]) -> str:
+    if endpoint_url:
+        return f"{endpoint_url.rstrip('/')}/{bucket}"
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    if "." in bucket:  # a dotted name breaks the wildcard TLS certificate of virtual-hosted URLs
+        return f"https://s3.{region}.{domain}/{bucket}"
+    return f"https://{bucket}.s3.{region}.{domain}"
+
+
+Looked = tuple[dict[str, str], dict[str, dict[str, str]]]  # remote ETags by path, and the manifest
+
+
+def quick_look(bucket: str, prefix: str, region: Optional[str], endpoint_url: Optional[str],
+               timeout: float = 10.0) -> tuple[Optional[Looked], int]:
+    """What one LIST (paginated) and the manifest GET show, and how many requests that took. The first is None
+    when the lean path does not apply (no credentials in the environment, no region, any unexpected answer)."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import EnvProvider
+
+    credentials = EnvProvider().load()
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if credentials is None or not region:
+        return None, 0
+    base = _s3_url(bucket, region, endpoint_url)
+    parts = urlsplit(base)
+    connection = (http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection)(parts.netloc, timeout=timeout)
+    signer = S3SigV4Auth(credentials.get_frozen_credentials(), "s3", region)
+    requests = 0
+
+    def get(key: str, params: dict[str, str]) -> tuple[int, bytes]:
+        nonlocal requests
+        request = AWSRequest(method="GET", url=f"{base}/{quote(key)}" if key else f"{base}/", params=params)
+        signer.add_auth(request)
+        prepared = request.prepare()
+        target = urlsplit(prepared.url)
+        connection.request("GET", f"{target.path}?{target.query}" if target.query else target.path, headers=dict(prepared.headers))
+        response = connection.getresponse()
+        requests += 1
+        return response.status, response.read()
+
+    try:
+        remote: dict[str, str] = {}
+        params = {"list-type": "2", "prefix": prefix}
+        while True:
+            status, body = get("", params)
+            if status != 200:
+                return None, requests
+            page = ElementTree.fromstring(body)
+            for item in page.findall(f"{_S3_XML}Contents"):
+                remote[item.findtext(f"{_S3_XML}Key")[len(prefix):]] = item.findtext(f"{_S3_XML}ETag")
+            token = page.findtext(f"{_S3_XML}NextContinuationToken")
+            if page.findtext(f"{_S3_XML}IsTruncated") != "true" or not token:
+                break
+            params = {**params, "continuation-token": token}
+        manifest: dict[str, dict[str, str]] = {}
+        if remote:
+            status, body = get(prefix + MANIFEST, {})
+            if status == 200:
+                manifest = json.loads(body).get("files", {})
+            elif status != 404:
+                return None, requests
+    except (OSError, http.client.HTTPException, ElementTree.ParseError, ValueError):
+        return None, requests
+    finally:
+        connection.close()
+    return (remote, manifest), requests
+
+
+class UnsafeKey(ValueError):
+    """A path that could name a key outside the team's prefix (`..`, a leading `/`)."""
+
+
 @dataclass
 class Summary:
     uploaded: int = 0
@@ -89,7 +167,7 @@ class Publisher:
     def _key(self, path: str) -> str:
         key = self.prefix + path
         if not key.startswith(self.prefix) or ".." in Path(path).parts or path.startswith("/"):
-            raise ValueError(f"{path!r} would leave {self.prefix}")
+            raise UnsafeKey(f"{path!r} would leave {self.prefix}: remove that object by hand, dagtool will not touch it")
         return key
 
     def _remote(self) -> dict[str, str]:
@@ -100,6 +178,8 @@ class Publisher:
         return remote
 
     def _manifest(self) -> dict[str, dict[str, str]]:
+        from botocore.exceptions import ClientError
+
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=self._key(MANIFEST))["Body"].read()
         except ClientError as error:
@@ -111,11 +191,18 @@ class Publisher:
     def _upload(self, directory: Path, path: str) -> str:
         return self.s3.put_object(Bucket=self.bucket, Key=self._key(path), Body=(directory / path).read_bytes())["ETag"]
 
-    def publish(self, directory: Path, dry_run: bool = False) -> Summary:
+    def publish(self, directory: Path, dry_run: bool = False, looked: Optional[Looked] = None, made: int = 0) -> Summary:
+        """Publish; `looked` is what quick_look already read (not read again), `made` the requests it took."""
         local = local_files(directory)
-        remote = self._remote()
-        manifest = self._manifest() if remote else {}
+        self._requests += made
+        if looked is not None:
+            remote, manifest = looked
+        else:
+            remote = self._remote()
+            manifest = self._manifest() if remote else {}
         changes = plan_changes(local, remote, manifest)
+        for path in [path for path, _ in changes.upload] + changes.delete:
+            self._key(path)  # refuse before the first write, not half-way through
         summary = Summary(uploaded=len(changes.upload), deleted=len(changes.delete), unchanged=len(changes.unchanged), dry_run=dry_run)
         if dry_run:
             for path, reason in changes.upload:
@@ -144,6 +231,7 @@ def s3_client(region: Optional[str], endpoint_url: Optional[str], max_attempts: 
     import boto3
     from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "max_attempts": max_attempts}, max_pool_connections=32,
+    # total_max_attempts counts the first attempt, as --max-attempts promises; botocore's "max_attempts" would count retries only.
+    config = Config(retries={"mode": "standard", "total_max_attempts": max_attempts}, max_pool_connections=32,
                     s3={"addressing_style": "path"} if endpoint_url else {})
     return boto3.client("s3", region_name=region, endpoint_url=endpoint_url, config=config)
