@@ -29,6 +29,8 @@ SECRETS_BACKEND = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsM
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 # Karpenter moves pods to consolidate nodes; this annotation tells it to leave a worker alone.
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+# The longest task, declared on the workers: the policy pack checks the grace period against it (values are its contract).
+LONGEST_TASK_ANNOTATION = "airflow-platform/longest-task-minutes"
 ADMIN_PASSWORD_ENV = "AIRFLOW_PLATFORM_ADMIN_PASSWORD"
 # The chart's `component` label of each component's pods.
 COMPONENT_LABELS = {"scheduler": "scheduler", "apiServer": "api-server", "workers": "worker", "triggerer": "triggerer",
@@ -181,7 +183,7 @@ def _workers(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
         # Time for a worker that is asked to stop to let its running tasks finish: 1.5 × the longest task.
         "terminationGracePeriodSeconds": cfg.airflow.worker_grace_seconds,
         "safeToEvict": False,
-        "podAnnotations": {DO_NOT_DISRUPT: "true"},
+        "podAnnotations": {DO_NOT_DISRUPT: "true", LONGEST_TASK_ANNOTATION: str(cfg.airflow.longest_task_minutes)},
         "podDisruptionBudget": _pdb(),
         "topologySpreadConstraints": _zone_spread("workers", hard=False),
         "nodeSelector": {POOL_LABEL: "workers"},

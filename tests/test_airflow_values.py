@@ -153,12 +153,14 @@ class TestNodeRotation:
         values = values_for("dev", longestTaskMinutes=minutes)
         assert values["workers"]["terminationGracePeriodSeconds"] == grace == math.ceil(1.5 * minutes * 60)
         assert values["workers"]["keda"]["cooldownPeriod"] == grace + 60
+        # The longest task travels with the values, where the policy pack checks the grace period against it.
+        assert values["workers"]["podAnnotations"]["airflow-platform/longest-task-minutes"] == str(minutes)
 
     def test_workers_protected_from_voluntary_eviction(self, values):
         """A worker PDB, Karpenter's do-not-disrupt as the string "true", and not safe to evict."""
         workers = values["workers"]
         assert workers["podDisruptionBudget"] == {"enabled": True, "config": {"maxUnavailable": 1}}
-        assert workers["podAnnotations"] == {"karpenter.sh/do-not-disrupt": "true"}
+        assert workers["podAnnotations"]["karpenter.sh/do-not-disrupt"] == "true"
         assert workers["safeToEvict"] is False
 
 

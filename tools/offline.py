@@ -42,6 +42,7 @@ class Resource:
     protect: bool
     custom: bool
     dependencies: list[str]  # URNs of explicit depends_on
+    property_dependencies: dict[str, list[str]]  # per input property, the URNs it was computed from
     ignore_changes: list[str]
     inputs: dict[str, Any]  # secrets unwrapped, for tests
     outputs: dict[str, Any]  # what the mocks computed beyond the inputs
@@ -193,6 +194,7 @@ def run(program: Callable[[], Any], config: dict[str, str], stack: str = "test",
             urn=urn, type=request.type, name=request.name, id=monitor.resources[urn].id or "", parent=request.parent,
             provider=request.provider, protect=bool(request.protect), custom=bool(request.custom),
             dependencies=list(request.dependencies), ignore_changes=list(request.ignoreChanges), inputs=inputs,
+            property_dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns},
             outputs={k: v for k, v in state.items() if inputs.get(k) != v}, secret_inputs=secrets,
             secret_outputs=list(request.additionalSecretOutputs), redacted_inputs=_redact(wrapped)))
     resources.sort(key=lambda r: r.urn)

@@ -3,7 +3,11 @@
     python -m tools.plan [STACK]          # Pulumi.<STACK>.yaml, default dev
     python -m tools.plan --file PATH     # any stack file; the stack name comes from Pulumi.<name>.yaml
 
-No AWS account and no Pulumi CLI are needed. Exit status: 0 planned, 2 the stack's config was refused.
+The plan is then checked by the policy pack (policies/), with policies/config/<stack>.json's enforcement levels
+(or --policy-config FILE), the way `pulumi preview --policy-pack policies` checks it.
+
+No AWS account and no Pulumi CLI are needed. Exit status: 0 planned, 2 the stack's config or the policy config was
+refused, 3 a mandatory policy is violated.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from typing import Any, Optional
 
 from components import capacity
 from components.config import ConfigError, PlatformConfig, decode_stack_config, parse
+from policies.airflow_guard import model as guard
+from policies.airflow_guard.catalog import POLICIES
+from policies.airflow_guard.engine import PolicyConfigError, Violation, evaluate, load_config, stack_config
 from tools.offline import ROOT, Plan, Resource, engine_values, read_stack_file, run_stack_config, stack_file
 
 BUILD = ROOT / "build"
@@ -222,6 +229,25 @@ def render(plan: Plan, cfg: Optional[PlatformConfig] = None) -> str:
     return "\n".join(lines)
 
 
+def policy_resources(plan: Plan) -> list[guard.Resource]:
+    """The plan's resources as the policy pack sees them in a preview: inputs, parent, property dependencies and the
+    provider's properties."""
+    providers = {r.urn: r.inputs for r in plan.resources if r.type.startswith("pulumi:providers:")}
+    return [guard.Resource(r.type, r.name, r.urn, r.inputs, r.parent or None, r.property_dependencies,
+                           providers.get(r.provider.rsplit("::", 1)[0], {})) for r in plan.resources]
+
+
+def render_violations(violations: list[Violation], source: str) -> str:
+    mandatory = sum(v.mandatory for v in violations)
+    lines = [f"policies ({source}): {len(POLICIES)} checked, {mandatory} mandatory violation{'s' * (mandatory != 1)}, "
+             f"{len(violations) - mandatory} advisory"]
+    for violation in violations:
+        level = "MANDATORY" if violation.mandatory else "advisory"
+        lines.append(f"  {level} {violation.policy.name}: {violation.message}")
+        lines.append(f"      fix: {violation.policy.remediation}")
+    return "\n".join(lines)
+
+
 def write(plan: Plan) -> Path:
     directory = BUILD / plan.stack
     directory.mkdir(parents=True, exist_ok=True)
@@ -234,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.splitlines()[0])
     parser.add_argument("stack", nargs="?", default="dev", help="stack name: plans Pulumi.<stack>.yaml (default dev)")
     parser.add_argument("--file", type=Path, help="plan this stack file instead (named Pulumi.<stack>.yaml)")
-    parser.add_argument("--quiet", action="store_true", help="print only the summary line")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary line and the policy findings")
+    parser.add_argument("--policy-config", type=Path, help="policy config file (default: policies/config/<stack>.json if present)")
     options = parser.parse_args(argv)
 
     path = options.file or stack_file(options.stack)
@@ -244,17 +271,29 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(sorted(p.name[7:-5] for p in ROOT.glob("Pulumi.*.yaml"))), file=sys.stderr)
         return 2
     try:
+        policy_config = load_config(options.policy_config) if options.policy_config else stack_config(stack)
+    except (OSError, PolicyConfigError) as error:
+        print(f"policy config: {error}", file=sys.stderr)
+        return 2
+    try:
         config = read_stack_file(path)
         plan = run_stack_config(config, stack)
     except ConfigError as error:
         print(f"{path.name}: {error}", file=sys.stderr)
+        return 2
+    try:
+        violations = evaluate(policy_resources(plan), policy_config)
+    except PolicyConfigError as error:
+        print(f"policy config: {error}", file=sys.stderr)
         return 2
     values, secret_keys = engine_values(config)
     text = render(plan, parse(decode_stack_config(values, secret_keys)))
     print(text.splitlines()[0] if options.quiet else text)
     written = write(plan)
     print(f"\nfull resource list: {written.relative_to(ROOT) if written.is_relative_to(ROOT) else written}")
-    return 0
+    source = options.policy_config or (f"policies/config/{stack}.json" if policy_config else "the pack's defaults, all advisory")
+    print("\n" + render_violations(violations, str(source)))
+    return 3 if any(v.mandatory for v in violations) else 0
 
 
 if __name__ == "__main__":

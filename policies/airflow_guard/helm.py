@@ -1,0 +1,102 @@
+"""Helm releases: charts pinned to an exact version, and no secret written into values or ConfigMaps.
+
+Objects a Helm Release installs are invisible to CrossGuard, so a release's values are the contract these policies
+(and those of airflow.py) read.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Iterator, Mapping, Optional
+
+from .model import UNKNOWN, Resource, Stack, known, policy
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+EXACT_VERSION = re.compile(r"\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?")
+# Keys whose value is the secret itself (compared without case, '_' or '-'); *SecretName and friends name a Secret.
+SECRET_KEYS = {"password", "passwd", "secret", "token", "apikey", "apitoken", "authtoken", "bearertoken", "clientsecret",
+               "fernetkey", "secretkey", "webserversecretkey", "jwtsecret", "accesskey", "secretaccesskey", "privatekey",
+               "routingkey", "servicekey", "webhookurl", "slackapiurl", "authpassword", "credentials"}
+SECRET_ENV = re.compile(r"(PASSWORD|SECRET|TOKEN|FERNET_KEY|API_KEY|PRIVATE_KEY|SQL_ALCHEMY_CONN|RESULT_BACKEND|BROKER_URL)|^AIRFLOW_CONN_")
+SECRET_TEXT = {
+    "an AWS access key id": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "a Slack webhook": re.compile(r"hooks\.slack\.com/(services|workflows)/"),
+    "a Slack token": re.compile(r"\bxox[abposr]-[0-9A-Za-z-]{10,}"),
+    "a private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    "a URL with a password": re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@"),
+}
+
+
+def chart(release: Resource) -> str:
+    """The chart's name, without a repository prefix ('apache-airflow/airflow' is 'airflow')."""
+    return str(known(release.props.get("chart")) or "").rsplit("/", 1)[-1]
+
+
+def values(release: Resource) -> Mapping[str, Any]:
+    return known(release.props.get("values")) or {}
+
+
+@policy("helm-chart-version-pinned", types=(RELEASE,), severity="medium",
+        description="Every Helm release installs an exact chart version.",
+        remediation="Set version to an exact release (airflow 1.19.0, keda 2.20.2, opentelemetry-collector 0.170.0, "
+                    "kube-prometheus-stack 88.5.3): a range or no version upgrades the chart behind the pull request's back.")
+def chart_pinned(release: Resource, _: Optional[Stack], __: Mapping[str, Any]) -> Iterable[str]:
+    version = known(release.props.get("version"))
+    if not version or not EXACT_VERSION.fullmatch(str(version)):
+        yield f"release {release.name} installs {chart(release)} {version or 'at whatever version is latest'}"
+
+
+def _normal(key: str) -> str:
+    return key.lower().replace("_", "").replace("-", "")
+
+
+def _strings(value: Any, where: str) -> Iterator[tuple[str, str, str]]:
+    """(path, key, text) for every string in nested values."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if item is UNKNOWN:
+                continue
+            if isinstance(item, str):
+                yield f"{where}.{key}" if where else key, str(key), item
+            else:
+                yield from _strings(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            if isinstance(item, Mapping) and isinstance(item.get("name"), str) and isinstance(item.get("value"), str):
+                yield f"{where}[{index}]", "env:" + item["name"], item["value"]
+            else:
+                yield from _strings(item, f"{where}[{index}]")
+
+
+def secret_literals(tree: Any, where: str = "") -> list[str]:
+    """Where secrets are written out in `tree`, without the secrets themselves."""
+    found = []
+    for place, key, text in _strings(tree, where):
+        if not text:
+            continue
+        if key.startswith("env:"):
+            if SECRET_ENV.search(key[4:]):
+                found.append(f"{place} sets {key[4:]} to a literal value")
+            continue
+        if _normal(key) in SECRET_KEYS:
+            found.append(f"{place} holds a literal {key}")
+            continue
+        for kind, pattern in SECRET_TEXT.items():
+            if pattern.search(text):
+                found.append(f"{place} contains {kind}")
+                break
+    return found
+
+
+@policy("helm-values-no-secret-literals", types=(RELEASE, CONFIG_MAP), severity="critical",
+        description="No secret is written into Helm values or a ConfigMap.",
+        remediation="Put the secret in a Kubernetes Secret (from pulumi_random or Secrets Manager, marked secret) and pass "
+                    "its name: the chart's *SecretName keys, env valueFrom.secretKeyRef, or an Alertmanager *_file path; "
+                    "values are readable by anyone who can run `helm get values`.")
+def no_secret_literals(resource: Resource, _: Optional[Stack], __: Mapping[str, Any]) -> Iterable[str]:
+    if resource.type == RELEASE:
+        yield from (f"release {resource.name}: {finding}" for finding in secret_literals(values(resource), "values"))
+    else:
+        data = {"data": known(resource.props.get("data")) or {}}
+        yield from (f"ConfigMap {resource.name}: {finding}" for finding in secret_literals(data))

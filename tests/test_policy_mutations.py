@@ -1,0 +1,216 @@
+"""Tests the pack against the real stacks: dev and prod pass, and each guarded setting of prod, made unsafe in a copy
+of its resources, is flagged by the expected policy and by no other."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from typing import Any, Callable
+
+import pytest
+
+from components.config import SECRET_KEYS
+from policies.airflow_guard.catalog import BY_NAME
+from policies.airflow_guard.engine import CONFIG_DIR, evaluate, load_config
+from policies.airflow_guard.model import Resource
+from tests.conftest import stack_config
+from tools.offline import run_stack_config
+from tools.plan import policy_resources
+
+PROD_POLICY_CONFIG = load_config(CONFIG_DIR / "prod.json")
+DEV_POLICY_CONFIG = load_config(CONFIG_DIR / "dev.json")
+# Every receiver credential but Opsgenie's (prod pages through PagerDuty), so the Slack secret and webhook exist too.
+RECEIVER_SECRETS = [key for key in SECRET_KEYS if key != "opsgenieApiKey"]
+
+
+@pytest.fixture(scope="module")
+def prod_with_secrets() -> list[Resource]:
+    """The prod stack with every receiver credential set, as the pack sees it."""
+    config = stack_config("prod")
+    config.update({f"airflow-platform:{key}": {"secure": "v1:offline"} for key in RECEIVER_SECRETS})
+    return policy_resources(run_stack_config(config, "prod"))
+
+
+Change = Callable[[list[Resource]], list[Resource]]
+
+
+def props(name: str, edit: Callable[[dict[str, Any]], Any]) -> Change:
+    """Edit one resource's props in place (on a deep copy)."""
+    def change(resources: list[Resource]) -> list[Resource]:
+        result = []
+        for resource in resources:
+            if resource.name == name:
+                changed = copy.deepcopy(dict(resource.props))
+                edit(changed)
+                resource = dataclasses.replace(resource, props=changed)
+            result.append(resource)
+        assert any(r.name == name for r in resources), name
+        return result
+    return change
+
+
+def document(key: str, edit: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], None]:
+    """Edit the JSON policy document held in props[key]."""
+    def change(p: dict[str, Any]) -> None:
+        parsed = json.loads(p[key])
+        edit(parsed)
+        p[key] = json.dumps(parsed)
+    return change
+
+
+def drop(name: str) -> Change:
+    return lambda resources: [r for r in resources if r.name != name]
+
+
+def first_subnets(name: str, count: int) -> Change:
+    """Keep only the first `count` subnets a resource's subnetIds were computed from."""
+    def change(resources: list[Resource]) -> list[Resource]:
+        return [dataclasses.replace(r, property_dependencies={**r.property_dependencies,
+                                                              "subnetIds": list(r.property_dependencies["subnetIds"])[:count]})
+                if r.name == name else r for r in resources]
+    return change
+
+
+def provider_default_tags(tags: dict[str, str]) -> Change:
+    """The AWS provider's default tags replaced, for the provider and every resource created through it."""
+    def change(resources: list[Resource]) -> list[Resource]:
+        old = next(r.props for r in resources if r.type == "pulumi:providers:aws")
+        new = {**old, "defaultTags": json.dumps({"tags": tags})}
+        return [dataclasses.replace(r, props=new) if r.props is old else
+                dataclasses.replace(r, provider_props=new) if r.provider_props is old else r for r in resources]
+    return change
+
+
+def values(edit: Callable[[dict[str, Any]], Any]) -> Change:
+    return props("airflow-prod-airflow-release", lambda p: edit(p["values"]))
+
+
+def statement(index: int, **fields: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda parsed: parsed["Statement"][index].update(fields)
+
+
+def alert_routes(edit: Callable[[list[dict[str, Any]]], Any]) -> Change:
+    return props("airflow-prod-observability-kube-prometheus-stack", lambda p: edit(p["values"]["alertmanager"]["config"]["route"]["routes"]))
+
+
+WORKER_TRUST_SUB = "oidc.eks.eu-west-1.amazonaws.com/id/1FDCD307E35606C5A822B8728754E862:sub"
+MUTATIONS: dict[str, tuple[Change, str]] = {
+    "versioning-suspended": (props("airflow-prod-dags-versioning", lambda p: p["versioningConfiguration"].update(status="Suspended")),
+                             "s3-bucket-versioning-enabled"),
+    "sse-s3-instead-of-kms": (props("airflow-prod-dags-encryption", lambda p: p["rules"][0]["applyServerSideEncryptionByDefault"].update(
+        sseAlgorithm="AES256")), "s3-bucket-sse-kms"),
+    "public-acls-allowed": (props("airflow-prod-dags-public-access-block", lambda p: p.update(blockPublicAcls=False)),
+                            "s3-bucket-public-access-blocked"),
+    "plain-http-allowed": (props("airflow-prod-dags-tls-only", document("policy", lambda d: d["Statement"][0]["Condition"]["Bool"].update(
+        {"aws:SecureTransport": "true"}))), "s3-bucket-tls-only"),
+    "public-read-acl": (props("airflow-prod-dags-bucket", lambda p: p.update(acl="public-read")), "s3-no-public-acl-or-policy"),
+    "worker-policy-wildcard-action": (props("airflow-prod-access-worker-policy", document("policy", statement(1, Action=["s3:*"]))),
+                                      "iam-no-wildcard-action"),
+    "worker-policy-writes-everywhere": (props("airflow-prod-access-worker-policy", document("policy", statement(1, Resource="*"))),
+                                        "iam-no-wildcard-resource-on-write"),
+    "team-writes-another-prefix": (props("airflow-prod-dags-team-analytics-policy", document("policy", statement(
+        1, Resource="arn:aws:s3:::airflow-prod-dags-bucket-eba44d3/teams/marketing/*"))), "iam-team-role-own-prefix"),
+    "team-trusts-any-repository": (props("airflow-prod-dags-team-analytics", document("assumeRolePolicy", lambda d: d["Statement"][0].update(
+        Condition={"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+                   "StringLike": {"token.actions.githubusercontent.com:sub": "repo:example-org/*"}}))),
+        "iam-github-oidc-trust-one-repository"),
+    "irsa-trusts-two-namespaces": (props("airflow-prod-access-worker", document("assumeRolePolicy", lambda d: d["Statement"][0]["Condition"][
+        "StringEquals"].update({WORKER_TRUST_SUB: ["system:serviceaccount:airflow:airflow-worker", "system:serviceaccount:default:default"]}))),
+        "iam-irsa-trust-one-namespace"),
+    "role-inline-and-separate-policies": (props("airflow-prod-access-worker", lambda p: p.update(inlinePolicies=[{
+        "name": "extra", "policy": json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::airflow-prod-dags-bucket-eba44d3/logs/*"}]})}])),
+        "iam-role-no-policy-management-conflicts"),
+    "key-not-rotated": (props("airflow-prod-access-secrets-key", lambda p: p.update(enableKeyRotation=False)), "kms-key-rotation-enabled"),
+    "key-lockout-bypassed": (props("airflow-prod-access-secrets-key", lambda p: p.update(bypassPolicyLockoutSafetyCheck=True)),
+                             "kms-key-no-lockout-bypass"),
+    "broker-open-to-internet": (props("airflow-prod-broker-from-cluster", lambda p: (p.pop("referencedSecurityGroupId"),
+                                                                                     p.update(cidrIpv4="0.0.0.0/0"))),
+                                "security-group-no-public-ingress"),
+    "broker-inline-rules-too": (props("airflow-prod-broker-sg", lambda p: p.update(ingress=[
+        {"protocol": "tcp", "fromPort": 6379, "toPort": 6379, "securityGroups": ["sg-1"]}])), "security-group-no-rule-management-conflicts"),
+    "db-unencrypted": (props("airflow-prod-db-postgres", lambda p: p.update(storageEncrypted=False)), "rds-storage-encrypted"),
+    "db-public": (props("airflow-prod-db-postgres", lambda p: p.update(publiclyAccessible=True)), "rds-not-publicly-accessible"),
+    "db-backups-3-days": (props("airflow-prod-db-postgres", lambda p: p.update(backupRetentionPeriod=3)), "rds-backup-retention"),
+    "db-single-zone": (props("airflow-prod-db-postgres", lambda p: p.update(multiAz=False)), "rds-multi-az"),
+    "db-deletable": (props("airflow-prod-db-postgres", lambda p: p.update(deletionProtection=False)), "rds-deletion-protection"),
+    "db-no-performance-insights": (props("airflow-prod-db-postgres", lambda p: p.update(performanceInsightsEnabled=False)),
+                                   "rds-performance-insights"),
+    "db-tls-optional": (props("airflow-prod-db-params", lambda p: p["parameters"][0].update(value="0")), "rds-tls-enforced"),
+    "db-cpu-alarm-silent": (props("airflow-prod-alarms-db-cpu", lambda p: p.update(actionsEnabled=False)), "rds-alarms-with-actions"),
+    "db-connections-alarm-removed": (drop("airflow-prod-alarms-db-connections"), "rds-alarms-with-actions"),
+    "api-open-to-world": (props("airflow-prod-cluster-eks", lambda p: p["vpcConfig"].update(endpointPublicAccess=True)),
+                          "eks-endpoint-not-public"),
+    "secrets-unencrypted": (props("airflow-prod-cluster-eks", lambda p: p.pop("encryptionConfig")), "eks-secrets-encryption"),
+    "audit-log-off": (props("airflow-prod-cluster-eks", lambda p: p["enabledClusterLogTypes"].remove("audit")), "eks-control-plane-logging"),
+    "workers-in-two-zones": (first_subnets("airflow-prod-cluster-workers", 2), "eks-node-groups-span-zones"),
+    "cluster-logs-forever": (props("airflow-prod-cluster-logs", lambda p: p.pop("retentionInDays")), "cloudwatch-log-group-retention-and-kms"),
+    "alarm-topic-unencrypted": (props("airflow-prod-alarms-topic", lambda p: p.pop("kmsMasterKeyId")), "sns-topic-encrypted"),
+    "broker-plaintext": (props("airflow-prod-broker-group", lambda p: p.update(transitEncryptionEnabled=False)), "elasticache-encrypted"),
+    "slack-secret-default-key": (props("airflow-prod-access-slack", lambda p: p.pop("kmsKeyId")), "secretsmanager-secret-cmk"),
+    "imdsv1-allowed": (props("airflow-prod-cluster-workers-lt", lambda p: p["metadataOptions"].update(httpTokens="optional")),
+                       "launch-template-imdsv2-encrypted-volumes"),
+    "chart-range": (props("airflow-prod-airflow-release", lambda p: p.update(version="~1.19")), "helm-chart-version-pinned"),
+    "secret-in-values": (values(lambda v: v.update(webserverSecretKey="not-so-secret")), "helm-values-no-secret-literals"),
+    "kubernetes-executor": (values(lambda v: v.update(executor="KubernetesExecutor")), "airflow-celery-executor"),
+    "keda-off": (values(lambda v: v["workers"]["keda"].update(enabled=False)), "airflow-keda-autoscaling"),
+    "keda-through-pgbouncer": (values(lambda v: v["workers"]["keda"].pop("usePgbouncer")), "airflow-keda-not-through-pgbouncer"),
+    "no-memory-recycling": (props("airflow-prod-airflow-celery-config", lambda p: p["data"].update({
+        "airflow_platform_celery.py": p["data"]["airflow_platform_celery.py"].replace('"worker_max_memory_per_child"', '"worker_prefetch_multiplier"')})),
+        "airflow-celery-worker-recycling"),
+    "default-grace-period": (values(lambda v: v["workers"].pop("terminationGracePeriodSeconds")), "airflow-worker-grace-period"),
+    "scheduler-without-sync-init": (values(lambda v: v["scheduler"].pop("extraInitContainers")), "airflow-dag-sync"),
+    "db-cleanup-off": (values(lambda v: v["databaseCleanup"].update(enabled=False)), "airflow-db-cleanup"),
+    "workers-disruptable": (values(lambda v: v["workers"]["podAnnotations"].pop("karpenter.sh/do-not-disrupt")), "airflow-workers-not-disrupted"),
+    "statsd-back-on": (values(lambda v: v["statsd"].update(enabled=True)), "airflow-statsd-off-with-otel"),
+    "scheduler-alert-removed": (props("airflow-prod-observability-airflow-rules", lambda p: p["spec"]["groups"][0]["rules"].pop(0)),
+                                "observability-required-alerts"),
+    "critical-route-removed": (alert_routes(lambda routes: routes.pop(2)), "alertmanager-critical-route"),
+    "owner-tag-dropped": (provider_default_tags({"environment": "prod"}), "aws-required-tags"),
+}
+
+
+def violated(resources: list[Resource], config: dict[str, Any]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for violation in evaluate(resources, config):
+        assert violation.mandatory
+        found.setdefault(violation.policy.name, []).append(violation.message)
+    return found
+
+
+class TestRealStacks:
+    """Tests that the stacks as written raise no mandatory violation."""
+
+    def test_prod_passes_every_policy(self, prod_plan):
+        """Prod, under prod's config (everything mandatory), raises nothing at all."""
+        assert violated(policy_resources(prod_plan), PROD_POLICY_CONFIG) == {}
+
+    def test_prod_with_every_receiver_secret_passes(self, prod_with_secrets):
+        """With Slack, PagerDuty, watchdog and alarm webhook credentials set, no secret leaks into values, and nothing fails."""
+        assert violated(prod_with_secrets, PROD_POLICY_CONFIG) == {}
+
+    def test_dev_has_no_mandatory_violation(self, dev_plan):
+        """Dev is advisory: its single-AZ, deletable database is not even reported; its silent alarms are, as advice."""
+        found = evaluate(policy_resources(dev_plan), DEV_POLICY_CONFIG)
+        assert [(v.level, v.policy.name, v.message) for v in found] == [
+            ("advisory", "rds-alarms-with-actions", "instance airflow-dev-db-postgres's alarms airflow-dev-alarms-db-connections, "
+             "airflow-dev-alarms-db-cpu, airflow-dev-alarms-db-free-storage, airflow-dev-alarms-db-freeable-memory, "
+             "airflow-dev-alarms-db-read-latency, airflow-dev-alarms-db-write-latency notify nobody")]
+
+    def test_dev_under_prod_config_fails_as_prod_would(self, dev_plan):
+        """Judged by prod's config, dev's database breaks exactly the prod-only rules, and its node groups span 2 zones of 3."""
+        assert sorted({v.policy.name for v in evaluate(policy_resources(dev_plan), PROD_POLICY_CONFIG)}) == [
+            "eks-node-groups-span-zones", "rds-alarms-with-actions", "rds-deletion-protection", "rds-multi-az"]
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_mutation_is_flagged_by_its_policy_only(prod_with_secrets, mutation):
+    """One unsafe setting in prod: its policy, and only its policy, reports it as mandatory."""
+    change, expected = MUTATIONS[mutation]
+    assert list(violated(change(prod_with_secrets), PROD_POLICY_CONFIG)) == [expected]
+
+
+def test_every_policy_has_a_mutation():
+    """Each policy guards at least one setting of the real prod stack."""
+    assert sorted({policy for _, policy in MUTATIONS.values()}) == sorted(BY_NAME)
