@@ -7,6 +7,7 @@ import json
 import pytest
 import yaml
 
+from policies.airflow_guard.catalog import BY_NAME, POLICIES
 from tools import plan as plan_cli
 from tools.mocks import render_policy_document
 from tools.offline import SECRET_PLACEHOLDER, engine_values
@@ -49,6 +50,33 @@ def test_refused_stack_file_exits_2_with_the_sentence(build_dir, capsys, tmp_pat
     assert plan_cli.main(["--file", str(path)]) == 2
     assert capsys.readouterr().err.strip() == "Pulumi.broken.yaml: Config key 'airflow-platform:zones' must be an integer from 2 to 6 (got 9)."
     assert not (build_dir / "broken").exists()
+
+
+def test_prod_plan_passes_its_policy_config(build_dir, capsys):
+    """The prod plan is checked with policies/config/prod.json and exits 0: no violation at all."""
+    assert plan_cli.main(["prod", "--quiet"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"policies (policies/config/prod.json): {len(POLICIES)} checked, 0 mandatory violations, 0 advisory")
+
+
+def test_mandatory_violation_exits_3_with_the_fix(build_dir, capsys):
+    """Dev judged by prod's policy config: each mandatory violation printed with its remediation, exit status 3."""
+    assert plan_cli.main(["dev", "--quiet", "--policy-config", "policies/config/prod.json"]) == 3
+    out = capsys.readouterr().out.split("\npolicies ")[1].splitlines()
+    assert out[0] == f"(policies/config/prod.json): {len(POLICIES)} checked, 5 mandatory violations, 0 advisory"
+    multi_az = out.index("  MANDATORY rds-multi-az: instance airflow-dev-db-postgres runs in one zone")
+    assert out[multi_az + 1] == f"      fix: {BY_NAME['rds-multi-az'].remediation}"
+    assert "  MANDATORY eks-node-groups-span-zones: node group airflow-dev-cluster-system spans 2 zones (eu-west-1a, eu-west-1b), " \
+           "fewer than 3" in out
+
+
+def test_bad_policy_config_exits_2_before_planning(build_dir, capsys, tmp_path):
+    """A policy config the CLI would refuse stops the plan with its sentence and status 2."""
+    path = tmp_path / "strict.json"
+    path.write_text(json.dumps({"all": "strict"}))
+    assert plan_cli.main(["prod", "--policy-config", str(path)]) == 2
+    assert capsys.readouterr().err.strip() == "policy config: all has enforcement level 'strict'; allowed: advisory, mandatory, remediate, disabled."
+    assert not (build_dir / "prod").exists()
 
 
 def test_unknown_stack_names_the_known_ones(build_dir, capsys):

@@ -10,6 +10,8 @@ import pytest
 from policies.airflow_guard.catalog import BY_NAME
 from policies.airflow_guard.engine import evaluate
 from policies.airflow_guard.model import UNKNOWN, Resource
+from policies.airflow_guard.tags import TAGGABLE_FILE, taggable_types
+from tools.taggable_types import render as taggable_render
 
 BUCKET = "aws:s3/bucket:Bucket"
 ROLE = "aws:iam/role:Role"
@@ -393,3 +395,16 @@ class TestUnknownValues:
     def test_unknown_policy_document_is_undecided(self):
         """A RolePolicy whose document names a resource yet to be created is not judged in preview."""
         assert messages("iam-no-wildcard-action", [res(ROLE_POLICY, "p", {"policy": UNKNOWN})]) == []
+
+
+class TestTaggableTypes:
+    """Tests the list of taggable types the tags policy uses against pulumi-aws itself."""
+
+    def test_list_is_generated_from_the_pinned_pulumi_aws(self):
+        """policies/airflow_guard/taggable_types.txt is what tools.taggable_types reads from pulumi-aws now."""
+        assert TAGGABLE_FILE.read_text() == taggable_render()
+
+    def test_every_tagged_resource_of_prod_is_taggable_and_setting_resources_are_not(self, prod_plan):
+        """A resource of prod that sets tags is on the list; a bucket's versioning or a role's inline policy is not."""
+        assert {r.type for r in prod_plan.resources if "tags" in r.inputs} <= taggable_types()
+        assert {"aws:s3/bucketVersioning:BucketVersioning", "aws:iam/rolePolicy:RolePolicy", "aws:kms/alias:Alias"}.isdisjoint(taggable_types())

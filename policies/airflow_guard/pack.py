@@ -63,7 +63,7 @@ def _resource_policy(policy: Policy) -> ResourceValidationPolicy:
         except Undecided:
             args.not_applicable(NOT_DECIDABLE)
         for text in messages:
-            report(_message(policy, text), None)
+            report(_message(policy, text), args.urn)
 
     return ResourceValidationPolicy(policy.name, policy.description, validate=validate, **_metadata(policy))
 
