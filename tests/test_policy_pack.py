@@ -20,7 +20,6 @@ from policies.airflow_guard.catalog import BY_NAME, POLICIES
 from policies.airflow_guard.engine import CONFIG_DIR, load_config, settings
 from policies.airflow_guard.pack import crossguard_policies
 from tools.offline import ROOT
-from tools.plan import policy_resources
 
 LEVELS = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY, "disabled": analyzer_pb2.DISABLED}
 DB = "airflow-prod-db-postgres"

@@ -1,6 +1,8 @@
-"""Tests that the README documents every config key exactly as the models define it."""
+"""Tests that the README documents every config key and every policy exactly as the code defines them."""
 
-from tools.config_reference import README, readme_with_table
+from tools.config_reference import readme_with_table
+from tools.policy_reference import readme_with_table as readme_with_policy_table
+from tools.readme_sections import README
 
 
 def test_configuration_reference_is_current():
@@ -17,3 +19,9 @@ def test_every_stack_file_key_is_documented():
     for stack in ("dev", "prod"):
         for key in stack_config(stack):
             assert f"| `{key}` |" in text
+
+
+def test_policy_reference_is_current():
+    """The README's policy table equals the one generated from the pack's catalog and config files (regenerate with --write)."""
+    text = README.read_text()
+    assert readme_with_policy_table(text) == text

@@ -16,10 +16,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from components.config import PROJECT, REGION_KEY, PlatformConfig, _unwrap
-from tools.offline import ROOT
-
-README = ROOT / "README.md"
-BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
+from tools import readme_sections as sections
+from tools.readme_sections import replace_section
 
 
 def _bounds(field: FieldInfo) -> str:
@@ -93,17 +91,8 @@ def table() -> str:
 
 
 def readme_with_table(text: str) -> str:
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    return text[:start] + "\n" + table() + "\n" + text[end:]
-
-
-def main(argv: list[str]) -> int:
-    if "--write" in argv:
-        README.write_text(readme_with_table(README.read_text()))
-    else:
-        print(table())
-    return 0
+    return replace_section(text, "config-reference", table())
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(sections.main(sys.argv[1:], "config-reference", table))

@@ -9,19 +9,14 @@ import math
 from typing import Any, Iterable, Mapping, Optional
 
 from .documents import as_list
-from .helm import CONFIG_MAP, RELEASE, chart, values
+from .helm import CONFIG_MAP, RELEASE, only_airflow, values
 from .model import Resource, Stack, known, path, policy
 
-AIRFLOW_CHART = "airflow"
 LONGEST_TASK_ANNOTATION = "airflow-platform/longest-task-minutes"
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 DEFAULT_DAGS_FOLDER = "/opt/airflow/dags"
 CHART_DEFAULT_GRACE_SECONDS = 600
 RECYCLING_KEYS = ("worker_max_tasks_per_child", "worker_max_memory_per_child")
-
-
-def _airflow(release: Resource) -> bool:
-    return chart(release) == AIRFLOW_CHART
 
 
 def _truthy(value: Any) -> bool:
@@ -30,12 +25,9 @@ def _truthy(value: Any) -> bool:
 
 
 def airflow_policy(name: str, **kwargs: Any):
-    """A policy over the Airflow chart's release only (other releases are not judged)."""
+    """A policy over the Airflow chart's release values (other releases are not judged)."""
     def register(check):
-        def only_airflow(release: Resource, stack: Optional[Stack], config: Mapping[str, Any]) -> Iterable[str]:
-            return check(release, values(release), stack, config) if _airflow(release) else ()
-        only_airflow.__doc__ = check.__doc__
-        policy(name, types=(RELEASE,), **kwargs)(only_airflow)
+        policy(name, types=(RELEASE,), **kwargs)(only_airflow(lambda release, stack, config: check(release, values(release), stack, config)))
         return check
     return register
 

@@ -1,8 +1,9 @@
-"""Every policy of the pack, in the order they are reported."""
+"""Every policy of the pack, in the order they are reported (and listed in the README)."""
 
 from __future__ import annotations
 
-from . import airflow, eks, encryption, iam, kms, network, observability, rds, s3, tags  # noqa: F401  (they register)
+# Importing a module registers its policies; this order is the report's (AWS first, then what runs on the cluster).
+from . import s3, iam, kms, network, rds, eks, encryption, helm, airflow, observability, tags  # noqa: F401,I001
 from .model import REGISTRY, Policy
 
 POLICIES: tuple[Policy, ...] = tuple(REGISTRY)

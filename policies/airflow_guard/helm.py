@@ -13,6 +13,7 @@ from .model import UNKNOWN, Resource, Stack, known, policy
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+AIRFLOW_CHART = "airflow"
 EXACT_VERSION = re.compile(r"\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?")
 # Keys whose value is the secret itself (compared without case, '_' or '-'); *SecretName and friends name a Secret.
 SECRET_KEYS = {"password", "passwd", "secret", "token", "apikey", "apitoken", "authtoken", "bearertoken", "clientsecret",
@@ -31,6 +32,13 @@ SECRET_TEXT = {
 def chart(release: Resource) -> str:
     """The chart's name, without a repository prefix ('apache-airflow/airflow' is 'airflow')."""
     return str(known(release.props.get("chart")) or "").rsplit("/", 1)[-1]
+
+
+def only_airflow(check):
+    """A check that judges the Airflow chart's release and passes every other release."""
+    def judged(release: Resource, stack: Optional[Stack], config: Mapping[str, Any]) -> Iterable[str]:
+        return check(release, stack, config) if chart(release) == AIRFLOW_CHART else ()
+    return judged
 
 
 def values(release: Resource) -> Mapping[str, Any]:

@@ -6,18 +6,12 @@ import re
 from typing import Any, Iterable, Mapping, Optional
 
 from .documents import as_list
-from .helm import RELEASE, chart, values
+from .helm import RELEASE, chart, only_airflow, values
 from .model import Resource, Stack, known, path, policy
 
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 STACK_CHART = "kube-prometheus-stack"
 CRITICAL = re.compile(r"""severity\s*=\s*"?critical"?$""")
-
-
-def _for_airflow(check):
-    def only_airflow(release: Resource, stack: Optional[Stack], config: Mapping[str, Any]) -> Iterable[str]:
-        return check(release, stack, config) if chart(release) == "airflow" else ()
-    return only_airflow
 
 
 @policy("observability-required-alerts", types=(RELEASE,), needs_stack=True, severity="high",
@@ -30,7 +24,7 @@ def _for_airflow(check):
                                               "AirflowDagParseSlow", "AirflowDagImportErrors", "AirflowDagSyncFailing",
                                               "AirflowTeamTaskFailures"],
                                   "description": "Alert names that must exist in the stack's PrometheusRules."}})
-@_for_airflow
+@only_airflow
 def required_alerts(release: Resource, stack: Optional[Stack], config: Mapping[str, Any]) -> Iterable[str]:
     present = {known(rule.get("alert")) for resource in stack.of_type(PROMETHEUS_RULE)
                for group in as_list(path(resource.props, "spec.groups")) for rule in as_list(group.get("rules"))}
@@ -48,7 +42,7 @@ def _routes_critical(route: Mapping[str, Any]) -> bool:
         description="Alertmanager routes critical alerts to a receiver of their own before anything else catches them.",
         remediation="Keep kube-prometheus-stack's alertmanager.config from components/alerting.py: a top-level route matching "
                     "severity=\"critical\" to the 'critical' receiver (PagerDuty or Opsgenie), with continue: true.")
-@_for_airflow
+@only_airflow
 def critical_route(release: Resource, stack: Optional[Stack], _: Mapping[str, Any]) -> Iterable[str]:
     configs = [path(values(r), "alertmanager.config") for r in stack.of_type(RELEASE) if chart(r) == STACK_CHART]
     configs = [c for c in configs if c]
