@@ -68,11 +68,8 @@ def no_wildcard_resource_on_write(resource: Resource, _: Optional[Stack], config
 
 
 def _team_policies(role: Resource, stack: Stack) -> tuple[list[Any], list[Resource]]:
-    name = known(role.props.get("name"))
-    inline = [r for r in stack.of_type(ROLE_POLICY)
-              if role.urn in r.property_dependencies.get("role", ()) or (isinstance(name, str) and known(r.props.get("role")) == name)]
-    attached = [r for r in stack.of_type(*ATTACHMENTS)
-                if role.urn in r.property_dependencies.get("role", ()) or role.urn in r.property_dependencies.get("roles", ())]
+    inline = stack.pointing_at(role, (ROLE_POLICY,), "role", role.props.get("name"))
+    attached = stack.pointing_at(role, ATTACHMENTS, "role") + stack.pointing_at(role, ATTACHMENTS, "roles")
     return [d for r in inline for d in documents(r)] + documents(role), attached
 
 

@@ -89,9 +89,12 @@ class Stack:
         """The resources `resource.props[prop]` was computed from."""
         return [self._by_urn[urn] for urn in resource.property_dependencies.get(prop, ()) if urn in self._by_urn]
 
-    def pointing_at(self, target: Resource, types: Sequence[str], prop: str) -> list[Resource]:
-        """Resources of `types` whose `prop` was computed from `target` (a bucket's policy, an instance's alarms)."""
-        return [r for r in self.resources if r.type in types and target.urn in r.property_dependencies.get(prop, ())]
+    def pointing_at(self, target: Resource, types: Sequence[str], prop: str, name: Any = None) -> list[Resource]:
+        """Resources of `types` whose `prop` was computed from `target` (a bucket's policy), or, when `name` is the
+        target's literal name, holds that name (a program may write a bucket's name instead of passing its output)."""
+        name = known(name)
+        return [r for r in self.resources if r.type in types and (
+            target.urn in r.property_dependencies.get(prop, ()) or (isinstance(name, str) and known(r.props.get(prop)) == name))]
 
 
 SEVERITIES = ("low", "medium", "high", "critical")

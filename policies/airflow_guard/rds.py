@@ -92,9 +92,9 @@ def tls_enforced(db: Resource, stack: Optional[Stack], _: Mapping[str, Any]) -> 
 
 def _alarms_on(db: Resource, stack: Stack) -> list[Resource]:
     identifier = known(db.props.get("identifier"))
-    return [a for a in stack.of_type(ALARM) if known(a.props.get("namespace")) == "AWS/RDS" and (
-        db.urn in a.property_dependencies.get("dimensions", ())
-        or (identifier and known((known(a.props.get("dimensions")) or {}).get("DBInstanceIdentifier")) == identifier))]
+    linked = stack.pointing_at(db, (ALARM,), "dimensions") + [
+        a for a in stack.of_type(ALARM) if identifier and known((known(a.props.get("dimensions")) or {}).get("DBInstanceIdentifier")) == identifier]
+    return [a for a in {a.urn: a for a in linked}.values() if known(a.props.get("namespace")) == "AWS/RDS"]
 
 
 @policy("rds-alarms-with-actions", types=(INSTANCE,), needs_stack=True, severity="high", checkov=("CKV_AWS_319",),

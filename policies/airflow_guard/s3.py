@@ -26,10 +26,8 @@ KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 
 
 def _settings(bucket: Resource, stack: Stack, types: tuple[str, ...]) -> list[Resource]:
-    """The bucket's settings resources of `types`: computed from the bucket, or naming it literally."""
-    name = known(bucket.props.get("bucket"))
-    return [r for r in stack.of_type(*types)
-            if bucket.urn in r.property_dependencies.get("bucket", ()) or (isinstance(name, str) and known(r.props.get("bucket")) == name)]
+    """The bucket's settings resources of `types`."""
+    return stack.pointing_at(bucket, types, "bucket", bucket.props.get("bucket"))
 
 
 @policy("s3-bucket-versioning-enabled", types=BUCKETS, needs_stack=True, severity="medium", checkov=("CKV_AWS_21",),
