@@ -16,8 +16,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import celery_config, team_roles
-from components.airflow_values import (AIRFLOW_UID, CELERY_CONFIG_MAP, CHART, CHART_REPOSITORY, CHART_VERSION, FAB_AUTH_MANAGER, SECRETS,
-                                       Wiring, airflow_values)
+from components.airflow_values import AIRFLOW_UID, CELERY_CONFIG_MAP, FAB_AUTH_MANAGER, SECRETS, Wiring, airflow_values
+from components.charts import AIRFLOW as CHART, release_source
 from components.config import PlatformConfig
 from components.dag_volume import DagVolume, DagVolumeArgs
 from components.metadata_db import DATABASE_NAME, MASTER_USERNAME, PORT as DB_PORT
@@ -123,9 +123,7 @@ class Airflow(pulumi.ComponentResource):
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name=RELEASE,
-            chart=CHART,
-            version=CHART_VERSION,
-            repository_opts={"repo": CHART_REPOSITORY},
+            **release_source(CHART, cfg.chart_repositories.of(CHART)),
             namespace=self.namespace,
             values=wiring.apply(lambda resolved: airflow_values(cfg, resolved)),
             # Migrations on a large metadata DB take a while; the release is done when the migration Job is.

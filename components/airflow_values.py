@@ -17,9 +17,6 @@ from components.names import (AIRFLOW_RELEASE, DAG_READERS, LOGS_PREFIX, POOL_LA
                               TEAMS_PREFIX)
 from components.observability_values import airflow_metrics_config
 
-CHART = "airflow"
-CHART_VERSION = "1.19.0"
-CHART_REPOSITORY = "https://airflow.apache.org"
 DAGS_PATH = "/opt/airflow/dags"
 PLUGINS_PATH = "/opt/airflow/plugins"
 OBJINSYNC_STATUS_PORT = 8087

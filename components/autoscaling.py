@@ -8,11 +8,9 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.charts import KEDA, release_source
 from components.names import POOL_LABEL
 
-CHART = "keda"
-CHART_VERSION = "2.20.2"
-CHART_REPOSITORY = "https://kedacore.github.io/charts"
 NAMESPACE = "keda"
 
 
@@ -27,6 +25,8 @@ def keda_values() -> dict:
 @dataclass
 class KedaArgs:
     provider: k8s.Provider
+    # The chart repository (official, or the stack's mirror).
+    repository: str = KEDA.repository
 
 
 class Keda(pulumi.ComponentResource):
@@ -39,9 +39,7 @@ class Keda(pulumi.ComponentResource):
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name="keda",
-            chart=CHART,
-            version=CHART_VERSION,
-            repository_opts={"repo": CHART_REPOSITORY},
+            **release_source(KEDA, args.repository),
             namespace=namespace.metadata["name"],
             values=keda_values(),
             max_history=10,

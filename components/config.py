@@ -2,9 +2,9 @@
 
 Data flows one way: the stack file -> `load()` -> these objects -> the components. Nothing else reads
 `pulumi.Config`. Shape, types and ranges are checked by pydantic (strict: `"3"` is not an integer and
-`"yes"` is not a boolean); rules that relate several keys are checked afterwards in `_check_rules`. Either
-way the first problem stops the run with one `ConfigError` sentence that names the key and what is
-allowed, before any resource is declared.
+`"yes"` is not a boolean), with the field types of `config_fields`; rules that relate several keys are checked
+afterwards (`config_rules`). Either way the first problem stops the run with one `ConfigError` sentence that names
+the key and what is allowed, before any resource is declared.
 
 Defaults that differ in production are declared as `None` with a `defaultText`, and resolved in one place,
 `PlatformConfig._resolve_environment_defaults`.
@@ -12,157 +12,26 @@ Defaults that differ in production are declared as `None` with a `defaultText`, 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
-import re
-from typing import Annotated, Any, Collection, Literal, Optional, Union, get_args, get_origin
+from typing import Annotated, Any, Collection, Literal, Optional
 
-import annotated_types
 import pulumi
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
 
-from components import capacity, instance_classes
+from components.charts import CHARTS, PinnedChart
+from components.config_errors import sentence, unwrap
+from components.config_fields import (LOG_RETENTION_DAYS, PERFORMANCE_INSIGHTS_RETENTION_DAYS, PRODUCTION_ENVIRONMENT_NAMES, PROJECT,
+                                      REGION_KEY, RESERVED_NAMESPACES, RESERVED_TAG_KEYS, SECRET_KEYS, ConfigError, DnsName,
+                                      EnvironmentName, HttpsUrlSecret, IamRoleArn, ImageReference, InstanceType, SlackChannel,
+                                      TagValue, chart_repository, cron, known_db_instance_class, eks_version, matching, one_of,
+                                      private_ipv4_network, public_access_cidr, qualified, secret_matching, task_namespace)
+from components.config_rules import check_rules, cpu_architecture, node_group_architecture
 
-PROJECT = "airflow-platform"
-REGION_KEY = "aws:region"
-PRODUCTION_ENVIRONMENT_NAMES = ("prod", "production")
-# Tags the program sets itself on every resource; the stack's `tags` may not override them.
-RESERVED_TAG_KEYS = ("environment", "owner", "managed-by")
-# The values CloudWatch Logs accepts for a log group's retention.
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-                      2922, 3288, 3653)
-# The values RDS accepts for Performance Insights retention: 7 days (free) or whole months up to 2 years.
-PERFORMANCE_INSIGHTS_RETENTION_DAYS = (7, *(31 * months for months in range(1, 24)), 731)
-MIN_KUBERNETES_MINOR = 30
-# Keys whose values must be Pulumi secrets, with a harmless example of each (the offline plan uses it when the
-# stack file holds the key's ciphertext, which only the real stack can decrypt).
-SECRET_KEYS = {
-    "slackWebhookUrl": "https://hooks.slack.com/services/T00000000/B00000000/offlineplanexample",
-    "slackBotToken": "xoxb-000000000000-0000000000000-offlineplanexample",
-    "pagerDutyRoutingKey": "0123456789abcdef0123456789abcdef",
-    "opsgenieApiKey": "00000000-0000-4000-8000-000000000000",
-    "watchdogToken": "offline-plan-example-token",
-    "alarmWebhookUrl": "https://events.pagerduty.com/integration/0123456789abcdef0123456789abcdef/enqueue",
-}
+__all__ = ["PROJECT", "REGION_KEY", "RESERVED_NAMESPACES", "RESERVED_TAG_KEYS", "SECRET_KEYS", "ConfigError", "PlatformConfig",
+           "cpu_architecture", "decode_stack_config", "load", "node_group_architecture", "parse", "qualified", "unwrap"]
 
-
-class ConfigError(pulumi.RunError):
-    """A stack config problem, told as one sentence that names the key and what is allowed.
-
-    It derives from `pulumi.RunError`, so `pulumi preview` and `pulumi up` print the sentence without a traceback.
-    """
-
-    _NOTHING = object()
-
-    def __init__(self, key: str, requirement: str, got: Any = _NOTHING):
-        self.key = key
-        shown = "" if got is ConfigError._NOTHING else f" (got {_show(got)})"
-        super().__init__(f"Config key '{qualified(key)}' {requirement}{shown}.")
-
-
-def qualified(key: str) -> str:
-    """The key as the stack file spells it: `airflow-platform:zones`, `aws:region`."""
-    return key if ":" in key.split(".")[0] else f"{PROJECT}:{key}"
-
-
-def _show(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, (str, bool, int, float, type(None))) else repr(value)
-
-
-# --- field helpers -------------------------------------------------------------------------------
-
-def _matching(pattern: str, requirement: str) -> AfterValidator:
-    """A string check whose error is our sentence (`requirement`), not a regular expression."""
-    regex = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not regex.fullmatch(value):
-            raise PydanticCustomError("config", requirement)
-        return value
-
-    return AfterValidator(check)
-
-
-def _is_private_ipv4_network(value: str) -> str:
-    try:
-        network = ipaddress.IPv4Network(value)
-    except ValueError:
-        raise PydanticCustomError("config", "must be an IPv4 network in CIDR form with no host bits set, like 10.0.0.0/16")
-    if not 16 <= network.prefixlen <= 20 or not network.is_private:
-        raise PydanticCustomError("config", "must be a private IPv4 network from /16 to /20, like 10.0.0.0/16")
-    return value
-
-
-def _is_public_access_cidr(value: str) -> str:
-    try:
-        network = ipaddress.IPv4Network(value)
-    except ValueError:
-        raise PydanticCustomError("config", "must be an IPv4 CIDR block with no host bits set, like 203.0.113.0/24")
-    if network.prefixlen == 0:
-        raise PydanticCustomError("config", "must not open the API endpoint to the whole internet (0.0.0.0/0); list your own CIDR blocks")
-    return value
-
-
-def _in(allowed: tuple[int, ...], what: str) -> AfterValidator:
-    def check(value: int) -> int:
-        if value not in allowed:
-            raise PydanticCustomError("config", f"must be one of the {what}: {', '.join(map(str, allowed))}")
-        return value
-
-    return AfterValidator(check)
-
-
-def _known_db_instance_class(value: str) -> str:
-    if not instance_classes.is_known(value):
-        raise PydanticCustomError(
-            "config",
-            "must be an RDS class of the t3, t4g, m5-m8 or r5-r8 families, like db.t4g.medium or db.m7g.large",
-        )
-    if not instance_classes.supports_performance_insights(value):
-        raise PydanticCustomError("config", "must support Performance Insights, which db.t3 and db.t4g micro and small do not")
-    return value
-
-
-def _secret_matching(pattern: str, requirement: str) -> AfterValidator:
-    """A check of a secret's shape whose error never repeats the secret."""
-    regex = re.compile(pattern)
-
-    def check(value: SecretStr) -> SecretStr:
-        if not regex.fullmatch(value.get_secret_value()):
-            raise PydanticCustomError("config", requirement)
-        return value
-
-    return AfterValidator(check)
-
-
-HttpsUrlSecret = Annotated[SecretStr, _secret_matching(r"https://[\w.-]+(:\d+)?(/\S*)?", "must be an https:// URL")]
-SlackChannel = Annotated[str, _matching(r"#[a-z0-9_-]{1,80}", "must be a Slack channel name, like #data-platform-alerts")]
-
-
-def _kubernetes_version(value: str) -> str:
-    match = re.fullmatch(r"1\.(\d+)", value)
-    if not match or int(match.group(1)) < MIN_KUBERNETES_MINOR:
-        raise PydanticCustomError("config", f"must be an EKS Kubernetes version 1.{MIN_KUBERNETES_MINOR} or newer, written like \"1.33\"")
-    return value
-
-
-DnsName = Annotated[str, _matching(r"[a-z]([a-z0-9-]{0,30}[a-z0-9])?",
-                                   "must be a DNS-safe name: lower-case letters, digits and '-', starting with a letter, at most 32 characters")]
-# Short enough that every name built from it fits AWS's limits (an IAM role name is at most 64 characters:
-# airflow-<environment>-ci-<team> with a 32-character team name).
-EnvironmentName = Annotated[str, _matching(r"[a-z]([a-z0-9-]{0,18}[a-z0-9])?",
-                                           "must be a DNS-safe name: lower-case letters, digits and '-', starting with a letter, at most 20 characters")]
-TagValue = Annotated[str, _matching(r"[\w.:/=+\-@ ]{1,256}",
-                                    "must be 1 to 256 letters, digits, spaces or any of . : / = + - @ _")]
-InstanceType = Annotated[str, _matching(r"[a-z][a-z0-9-]*\.[a-z0-9]+", "must be an EC2 instance type, like m6i.large")]
-IamRoleArn = Annotated[str, _matching(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+",
-                                      "must be an IAM role ARN, like arn:aws:iam::123456789012:role/platform-admin")]
-
-
-# --- the models ----------------------------------------------------------------------------------
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, alias_generator=to_camel, populate_by_name=True)
@@ -171,15 +40,15 @@ class _Model(BaseModel):
 class NetworkConfig(_Model):
     """Where the platform runs: a new VPC (default) or an existing one."""
 
-    vpc_cidr: Optional[Annotated[str, AfterValidator(_is_private_ipv4_network)]] = Field(
+    vpc_cidr: Optional[Annotated[str, AfterValidator(private_ipv4_network)]] = Field(
         None, description="CIDR of the new VPC (/16 to /20, private range); each zone gets a private subnet of 1/8 of it and a public one of 1/64.",
         json_schema_extra={"defaultText": "10.0.0.0/16 (unless existingVpcId is set)"})
     nat_gateways: Optional[Literal["single", "per-zone"]] = Field(
         None, description="NAT gateways of a new VPC: one shared, or one per zone so a zone loss keeps egress.",
         json_schema_extra={"defaultText": "per-zone in production, else single"})
-    existing_vpc_id: Optional[Annotated[str, _matching(r"vpc-[0-9a-f]{8,17}", "must be a VPC id, like vpc-0123456789abcdef0")]] = Field(
+    existing_vpc_id: Optional[Annotated[str, matching(r"vpc-[0-9a-f]{8,17}", "must be a VPC id, like vpc-0123456789abcdef0")]] = Field(
         None, description="Use this VPC instead of creating one; then existingPrivateSubnetIds is required.")
-    existing_private_subnet_ids: list[Annotated[str, _matching(r"subnet-[0-9a-f]{8,17}", "must be a subnet id, like subnet-0123456789abcdef0")]] = Field(
+    existing_private_subnet_ids: list[Annotated[str, matching(r"subnet-[0-9a-f]{8,17}", "must be a subnet id, like subnet-0123456789abcdef0")]] = Field(
         default_factory=list, description="With existingVpcId: one private subnet per zone, in distinct zones, routed to a NAT.")
 
 
@@ -215,7 +84,7 @@ class NodeGroupsConfig(_Model):
     workers: WorkerNodeGroupConfig = Field(default_factory=WorkerNodeGroupConfig, description="The worker node group.")
 
 
-AddonVersion = Annotated[str, _matching(r"v\d+\.\d+\.\d+-eksbuild\.\d+", "must be an EKS add-on version, like v1.19.2-eksbuild.1")]
+AddonVersion = Annotated[str, matching(r"v\d+\.\d+\.\d+-eksbuild\.\d+", "must be an EKS add-on version, like v1.19.2-eksbuild.1")]
 
 
 class AddonVersionsConfig(_Model):
@@ -229,15 +98,15 @@ class AddonVersionsConfig(_Model):
 
 
 class ClusterConfig(_Model):
-    kubernetes_version: Annotated[str, AfterValidator(_kubernetes_version)] = Field(
+    kubernetes_version: Annotated[str, AfterValidator(eks_version)] = Field(
         "1.33", description="EKS Kubernetes version, as a string.")
-    endpoint_public_access_cidrs: list[Annotated[str, AfterValidator(_is_public_access_cidr)]] = Field(
+    endpoint_public_access_cidrs: list[Annotated[str, AfterValidator(public_access_cidr)]] = Field(
         default_factory=list, description="CIDR blocks that may reach the API endpoint from the internet; empty keeps the endpoint private. 0.0.0.0/0 is refused.")
     admin_role_arns: list[IamRoleArn] = Field(
         default_factory=list, description="IAM roles granted cluster admin through EKS access entries.")
     creator_admin: bool = Field(
         True, description="Grant the identity that creates the cluster admin access (the deploying CI needs it for the Kubernetes provider); changing it replaces the cluster.")
-    log_retention_days: Annotated[int, _in(LOG_RETENTION_DAYS, "CloudWatch Logs retention periods")] = Field(
+    log_retention_days: Annotated[int, one_of(LOG_RETENTION_DAYS, "CloudWatch Logs retention periods")] = Field(
         90, description="Retention of the control-plane log group (all five log types are on); one of CloudWatch's values: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653.")
     node_groups: NodeGroupsConfig = Field(default_factory=NodeGroupsConfig, description="The managed node groups.")
     addon_versions: AddonVersionsConfig = Field(default_factory=AddonVersionsConfig, description="Pinned EKS add-on versions.")
@@ -246,9 +115,9 @@ class ClusterConfig(_Model):
 class TeamConfig(_Model):
     name: DnsName = Field(description="Team name, DNS-safe (a-z, 0-9, '-'; at most 32): the DAG prefix teams/<name>/ and the dag_id prefix.")
     owner: TagValue = Field(description="Who answers for the team's DAGs (an e-mail or a handle).")
-    repository: Annotated[str, _matching(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", "must be a GitHub repository as owner/name, like example-org/analytics-dags")] = Field(
+    repository: Annotated[str, matching(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", "must be a GitHub repository as owner/name, like example-org/analytics-dags")] = Field(
         description="The team's DAG repository; only its CI may assume the team's role.")
-    branch: Annotated[str, _matching(r"[A-Za-z0-9._/-]{1,100}", "must be a git branch name, like main")] = Field(
+    branch: Annotated[str, matching(r"[A-Za-z0-9._/-]{1,100}", "must be a git branch name, like main")] = Field(
         "main", description="The only branch whose CI may publish (GitHub OIDC subject repo:<repository>:ref:refs/heads/<branch>).")
     slack_channel: Optional[SlackChannel] = Field(
         None, description="The team's Slack channel: alerts labelled team=<name> go there (unset: to the platform channel).")
@@ -256,7 +125,7 @@ class TeamConfig(_Model):
 
 class DagStorageConfig(_Model):
     noncurrent_version_days: int = Field(30, ge=1, le=3650, description="Days an overwritten or deleted DAG version is kept before it expires.")
-    github_oidc_provider_arn: Optional[Annotated[str, _matching(
+    github_oidc_provider_arn: Optional[Annotated[str, matching(
         r"arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com",
         "must be the ARN of the account's GitHub OIDC provider (…:oidc-provider/token.actions.githubusercontent.com)")]] = Field(
         None, description="The account's existing GitHub Actions OIDC provider; unset creates it (an account holds only one).")
@@ -264,7 +133,7 @@ class DagStorageConfig(_Model):
 
 class DatabaseConfig(_Model):
     engine_version: Literal["14", "15", "16", "17"] = Field("16", description="PostgreSQL major version (minor versions upgrade automatically).")
-    instance_class: Annotated[str, AfterValidator(_known_db_instance_class)] = Field(
+    instance_class: Annotated[str, AfterValidator(known_db_instance_class)] = Field(
         "db.m7g.large", description="RDS instance class; sets max_connections, which the connection alarm is relative to.")
     allocated_storage_gib: int = Field(50, ge=20, le=65536, alias="allocatedStorageGiB", description="Initial gp3 storage.")
     max_allocated_storage_gib: int = Field(200, ge=21, le=65536, alias="maxAllocatedStorageGiB", description="Storage autoscaling ceiling, above allocatedStorageGiB.")
@@ -276,7 +145,7 @@ class DatabaseConfig(_Model):
     deletion_protection: Optional[bool] = Field(
         None, description="Deletion protection, and a final snapshot on delete (required in production).",
         json_schema_extra={"defaultText": "true in production, else false"})
-    performance_insights_retention_days: Annotated[int, _in(PERFORMANCE_INSIGHTS_RETENTION_DAYS, "Performance Insights retention periods")] = Field(
+    performance_insights_retention_days: Annotated[int, one_of(PERFORMANCE_INSIGHTS_RETENTION_DAYS, "Performance Insights retention periods")] = Field(
         7, description="Performance Insights retention: 7 (free), a multiple of 31 up to 713, or 731.")
     monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60] = Field(60, description="Enhanced monitoring interval.")
 
@@ -286,9 +155,9 @@ class BrokerConfig(_Model):
         None, description="elasticache: a managed replication group that survives a zone loss; in-cluster: the Airflow chart's Redis (not allowed in production).",
         json_schema_extra={"defaultText": "elasticache in production, else in-cluster"})
     engine: Literal["valkey", "redis"] = Field("valkey", description="ElastiCache engine (both speak the Redis protocol Celery uses).")
-    engine_version: Annotated[str, _matching(r"\d+\.\d+", "must be a major.minor engine version, like 8.0")] = Field(
+    engine_version: Annotated[str, matching(r"\d+\.\d+", "must be a major.minor engine version, like 8.0")] = Field(
         "8.0", description="ElastiCache engine version.")
-    node_type: Annotated[str, _matching(r"cache\.[a-z0-9]+\.[a-z0-9]+", "must be an ElastiCache node type, like cache.t4g.small")] = Field(
+    node_type: Annotated[str, matching(r"cache\.[a-z0-9]+\.[a-z0-9]+", "must be an ElastiCache node type, like cache.t4g.small")] = Field(
         "cache.t4g.small", description="ElastiCache node type.")
     nodes: int = Field(2, ge=2, le=6, description="Nodes of the replication group (a primary and replicas, spread over the zones).")
 
@@ -303,7 +172,7 @@ class AlarmsConfig(_Model):
     period_seconds: Literal[60, 300] = Field(60, description="Period of each alarm's datapoints.")
     evaluation_periods: int = Field(5, ge=1, le=60, description="Consecutive breaching periods before an alarm fires.")
     notifications_enabled: bool = Field(True, description="Whether the alarms notify the topic; false keeps a test stack's alarms quiet.")
-    email_subscriptions: list[Annotated[str, _matching(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", "must be an e-mail address")]] = Field(
+    email_subscriptions: list[Annotated[str, matching(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", "must be an e-mail address")]] = Field(
         default_factory=list, description="E-mail addresses subscribed to the alarm topic (each confirms by mail). "
                                           "For a paging service set the secret alarmWebhookUrl.")
 
@@ -330,27 +199,17 @@ class AlertingConfig(_Model):
     queued_task_sla_minutes: int = Field(15, ge=1, le=1440, description="A task queued longer than this raises AirflowTaskQueuedTooLong.")
     dag_parse_seconds: int = Field(120, ge=1, le=3600, description="A full DAG parse slower than this (for 15 minutes) raises AirflowDagParseSlow.")
     team_task_failures_per_hour: int = Field(10, ge=1, le=100_000, description="Failed task instances of one team in an hour that raise AirflowTeamTaskFailures.")
-    watchdog_url: Optional[Annotated[str, _matching(r"https://[\w.-]+(:\d+)?(/\S*)?", "must be an https:// URL")]] = Field(
+    watchdog_url: Optional[Annotated[str, matching(r"https://[\w.-]+(:\d+)?(/\S*)?", "must be an https:// URL")]] = Field(
         None, description="Dead man's switch: the always-firing Watchdog alert is posted here every minute, so silence means alerting is broken. "
                           "Not a secret (Alertmanager cannot read a URL from a file before 0.26); put a credential in the secret watchdogToken.")
 
 
-def _cron(value: str) -> str:
-    fields = value.split()
-    if len(fields) != 5 or not all(re.fullmatch(r"[\d*/,\-]+", f) for f in fields):
-        raise PydanticCustomError("config", "must be a five-field cron schedule, like \"0 3 * * 0\"")
-    return value
-
-
-ImageReference = Annotated[str, _matching(
-    r"[a-z0-9.\-/:]+(:(?!latest$)[\w.\-]+|@sha256:[0-9a-f]{64})",
-    "must be an image with a pinned tag (not latest) or digest, like 123456789012.dkr.ecr.eu-west-1.amazonaws.com/objinsync:2.5.0")]
 
 
 class ImageConfig(_Model):
-    repository: Annotated[str, _matching(r"[a-z0-9.\-/:]+", "must be an image repository, like apache/airflow")] = Field(
+    repository: Annotated[str, matching(r"[a-z0-9.\-/:]+", "must be an image repository, like apache/airflow")] = Field(
         "apache/airflow", description="Airflow image repository (mirror it into ECR for production).")
-    tag: Annotated[str, _matching(r"3\.\d+\.\d+(-python3\.\d+)?", "must be an Airflow 3 image tag, like 3.1.7 or 3.1.7-python3.12")] = Field(
+    tag: Annotated[str, matching(r"3\.\d+\.\d+(-python3\.\d+)?", "must be an Airflow 3 image tag, like 3.1.7 or 3.1.7-python3.12")] = Field(
         "3.1.7", description="Airflow image tag; its version is also the chart's airflowVersion.")
 
     @property
@@ -397,21 +256,10 @@ class DagSyncConfig(_Model):
     interval_seconds: int = Field(30, ge=5, le=300, description="Seconds between the sidecar's syncs (new DAGs appear within this).")
 
 
-# Namespaces the task pods must not share: Airflow's own, KEDA's, and Kubernetes' (RBAC, quota and Pod Security
-# labels given to the task namespace would land on them).
-RESERVED_NAMESPACES = ("airflow", "keda", "default", "kube-system", "kube-public", "kube-node-lease")
-
-
-def _task_namespace(value: str) -> str:
-    if value in RESERVED_NAMESPACES:
-        raise PydanticCustomError("config", f"must be a namespace of its own, not one of {', '.join(RESERVED_NAMESPACES)}")
-    return value
-
-
 class TaskPodsConfig(_Model):
     """The namespace where KubernetesPodOperator tasks run."""
 
-    namespace: Annotated[DnsName, AfterValidator(_task_namespace)] = Field(
+    namespace: Annotated[DnsName, AfterValidator(task_namespace)] = Field(
         "airflow-tasks", description="Namespace of KubernetesPodOperator pods (not airflow, keda or a Kubernetes namespace).")
     quota_cpu: int = Field(32, ge=1, le=10_000, description="ResourceQuota: CPU cores all task pods may request together.")
     quota_memory_gib: int = Field(128, ge=1, le=100_000, alias="quotaMemoryGiB", description="ResourceQuota: memory all task pods may request together.")
@@ -421,7 +269,7 @@ class TaskPodsConfig(_Model):
 
 
 class DatabaseCleanupConfig(_Model):
-    schedule: Annotated[str, AfterValidator(_cron)] = Field("0 3 * * 0", description="When the databaseCleanup CronJob runs airflow db clean.")
+    schedule: Annotated[str, AfterValidator(cron)] = Field("0 3 * * 0", description="When the databaseCleanup CronJob runs airflow db clean.")
     retention_days: int = Field(90, ge=1, le=3650, description="Rows older than this are archived and deleted.")
 
 
@@ -443,7 +291,7 @@ class AirflowConfig(_Model):
     task_pods: TaskPodsConfig = Field(default_factory=TaskPodsConfig, description="KubernetesPodOperator namespace.")
     database_cleanup: DatabaseCleanupConfig = Field(default_factory=DatabaseCleanupConfig, description="The chart's databaseCleanup CronJob.")
     log_retention_days: int = Field(30, ge=1, le=3650, description="Days task logs are kept under the DAG bucket's logs/ prefix.")
-    secrets_prefix: Annotated[str, _matching(r"[a-z0-9][a-z0-9/_-]{0,40}", "must be a Secrets Manager name prefix, like airflow")] = Field(
+    secrets_prefix: Annotated[str, matching(r"[a-z0-9][a-z0-9/_-]{0,40}", "must be a Secrets Manager name prefix, like airflow")] = Field(
         "airflow", description="Connections are read from <prefix>/connections/*, variables from <prefix>/variables/*.")
 
     @property
@@ -452,8 +300,29 @@ class AirflowConfig(_Model):
         return math.ceil(self.longest_task_minutes * 60 * 3 / 2)
 
 
+ChartRepository = Annotated[str, AfterValidator(chart_repository)]
+
+
+def _repository(chart: str, alias: str | None = None) -> Any:
+    official = CHARTS[chart].repository
+    return Field(official, alias=alias, description=f"Where {chart} {CHARTS[chart].version} is installed (and `make charts` pulls it) from: "
+                                                    "a Helm repository serving the official archive, or an oci:// registry path holding it.")
+
+
+class ChartRepositoriesConfig(_Model):
+    """Where each chart comes from: its official repository by default, or your mirror (Artifactory, Nexus, ECR)."""
+
+    airflow: ChartRepository = _repository("airflow")
+    keda: ChartRepository = _repository("keda")
+    opentelemetry_collector: ChartRepository = _repository("opentelemetry-collector", "opentelemetry-collector")
+    kube_prometheus_stack: ChartRepository = _repository("kube-prometheus-stack", "kube-prometheus-stack")
+
+    def of(self, chart: PinnedChart) -> str:
+        return getattr(self, chart.name.replace("-", "_"))
+
+
 class PlatformConfig(_Model):
-    region: Annotated[str, _matching(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d", "must be an AWS region, like eu-west-1")] = Field(
+    region: Annotated[str, matching(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d", "must be an AWS region, like eu-west-1")] = Field(
         alias=REGION_KEY, description="AWS region (the aws provider's own key).")
     environment: EnvironmentName = Field(description="Environment name, DNS-safe (a-z, 0-9, '-'; at most 20): resource names start airflow-<environment>, and it is the environment tag.")
     production: Optional[bool] = Field(
@@ -471,21 +340,23 @@ class PlatformConfig(_Model):
     airflow: AirflowConfig = Field(description="Airflow, its workers and its chart release.")
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Metrics collection and storage.")
     alerting: AlertingConfig = Field(default_factory=AlertingConfig, description="Alert rules and routes.")
-    slack_bot_token: Optional[Annotated[SecretStr, _secret_matching(r"xox[bp]-[A-Za-z0-9-]+", "must be a Slack bot token (xoxb-…)")]] = Field(
+    chart_repositories: ChartRepositoriesConfig = Field(default_factory=ChartRepositoriesConfig,
+                                                        description="Where each Helm chart is installed from (official repositories unless set).")
+    slack_bot_token: Optional[Annotated[SecretStr, secret_matching(r"xox[bp]-[A-Za-z0-9-]+", "must be a Slack bot token (xoxb-…)")]] = Field(
         None, description="Secret. Slack bot token Alertmanager posts with (to the platform and team channels). Unset: no Slack alerts.")
-    pager_duty_routing_key: Optional[Annotated[SecretStr, _secret_matching(r"[A-Za-z0-9]{32}", "must be a 32-character PagerDuty Events v2 routing key")]] = Field(
+    pager_duty_routing_key: Optional[Annotated[SecretStr, secret_matching(r"[A-Za-z0-9]{32}", "must be a 32-character PagerDuty Events v2 routing key")]] = Field(
         None, description="Secret. PagerDuty Events v2 routing key for critical alerts (with alerting.criticalReceiver pagerduty).")
-    opsgenie_api_key: Optional[Annotated[SecretStr, _secret_matching(r"[0-9a-f-]{36}", "must be an Opsgenie API key (a UUID)")]] = Field(
+    opsgenie_api_key: Optional[Annotated[SecretStr, secret_matching(r"[0-9a-f-]{36}", "must be an Opsgenie API key (a UUID)")]] = Field(
         None, description="Secret. Opsgenie API key for critical alerts (with alerting.criticalReceiver opsgenie).")
-    watchdog_token: Optional[Annotated[SecretStr, _secret_matching(r"\S{8,512}", "must be a token of 8 to 512 characters without spaces")]] = Field(
+    watchdog_token: Optional[Annotated[SecretStr, secret_matching(r"\S{8,512}", "must be a token of 8 to 512 characters without spaces")]] = Field(
         None, description="Secret. Bearer token sent with the Watchdog heartbeat to alerting.watchdogUrl, if that service needs one.")
     alarm_webhook_url: Optional[HttpsUrlSecret] = Field(
         None, description="Secret. An https endpoint subscribed to the DB alarm topic, e.g. PagerDuty's CloudWatch integration URL.")
-    slack_webhook_url: Optional[Annotated[SecretStr, _secret_matching(
+    slack_webhook_url: Optional[Annotated[SecretStr, secret_matching(
         r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+", "must be a Slack incoming-webhook URL (https://hooks.slack.com/services/<ids>)")]] = Field(
         None, description="Secret. The company Slack incoming webhook, stored as the Airflow connection platform_slack in Secrets Manager; "
                           "set it with `pulumi config set --secret airflow-platform:slackWebhookUrl <url>`. Unset: no Slack connection.")
-    tags: dict[Annotated[str, _matching(r"(?!aws:)[\w.:/=+\-@ ]{1,128}", "must be a tag key of 1 to 128 characters not starting with aws:")], TagValue] = Field(
+    tags: dict[Annotated[str, matching(r"(?!aws:)[\w.:/=+\-@ ]{1,128}", "must be a tag key of 1 to 128 characters not starting with aws:")], TagValue] = Field(
         default_factory=dict, description="Extra tags on every resource (environment, owner and managed-by are set by the program).")
     protect_stateful_resources: Optional[bool] = Field(
         None, description="protect=True on the DB, the DAG bucket and the KMS keys (required in production).",
@@ -541,217 +412,6 @@ class PlatformConfig(_Model):
         return {**self.tags, "environment": self.environment, "owner": self.owner, "managed-by": "pulumi"}
 
 
-# --- cross-key rules -----------------------------------------------------------------------------
-
-def _cpu_architecture(instance_type: str) -> str:
-    # Graviton families carry a 'g' after the generation digit (m7g, c6gn, t4g, r8g).
-    family = instance_type.split(".")[0]
-    return "arm64" if re.fullmatch(r"[a-z]+\d+g[a-z]*", family) else "x86_64"
-
-
-def node_group_architecture(group: NodeGroupConfig) -> str:
-    return _cpu_architecture(group.instance_types[0])
-
-
-def _check_rules(cfg: PlatformConfig) -> None:
-    prod = cfg.production
-    if prod and cfg.zones < 3:
-        raise ConfigError("zones", "must be at least 3 in production", cfg.zones)
-
-    network = cfg.network
-    if network.existing_vpc_id is not None:
-        if network.vpc_cidr is not None:
-            raise ConfigError("network.vpcCidr", "must be unset when network.existingVpcId is set (the existing VPC keeps its own CIDR)", network.vpc_cidr)
-        if len(network.existing_private_subnet_ids) != cfg.zones:
-            raise ConfigError("network.existingPrivateSubnetIds", f"must list one private subnet per zone, {cfg.zones} in all",
-                              network.existing_private_subnet_ids)
-        if len(set(network.existing_private_subnet_ids)) != len(network.existing_private_subnet_ids):
-            raise ConfigError("network.existingPrivateSubnetIds", "must not list a subnet twice", network.existing_private_subnet_ids)
-    elif network.existing_private_subnet_ids:
-        raise ConfigError("network.existingPrivateSubnetIds", "may only be set together with network.existingVpcId",
-                          network.existing_private_subnet_ids)
-    if prod and network.existing_vpc_id is None and network.nat_gateways != "per-zone":
-        raise ConfigError("network.natGateways", "must be per-zone in production, so losing a zone does not cut the others' egress", network.nat_gateways)
-
-    for group_name in ("system", "workers"):
-        group = getattr(cfg.cluster.node_groups, group_name)
-        key = f"cluster.nodeGroups.{group_name}"
-        if not group.min_size <= group.desired_size <= group.max_size:
-            raise ConfigError(f"{key}.desiredSize", f"must be from minSize ({group.min_size}) to maxSize ({group.max_size})", group.desired_size)
-        architectures = {_cpu_architecture(t) for t in group.instance_types}
-        if len(architectures) > 1:
-            raise ConfigError(f"{key}.instanceTypes", "must all have one CPU architecture (all Graviton or all x86_64), because a node group has one AMI type",
-                              group.instance_types)
-        if prod and group.min_size < cfg.zones:
-            raise ConfigError(f"{key}.minSize", f"must be at least the zone count ({cfg.zones}) in production, so every zone has a node", group.min_size)
-
-    names = [team.name for team in cfg.teams]
-    for index, name in enumerate(names):
-        if name in names[:index]:
-            raise ConfigError(f"teams[{index}].name", "must be unique among the teams", name)
-
-    db = cfg.database
-    if db.max_allocated_storage_gib <= db.allocated_storage_gib:
-        raise ConfigError("database.maxAllocatedStorageGiB", f"must be above database.allocatedStorageGiB ({db.allocated_storage_gib}) so storage can autoscale",
-                          db.max_allocated_storage_gib)
-    if prod:
-        if not db.multi_az:
-            raise ConfigError("database.multiAz", "must be true in production", db.multi_az)
-        if not db.deletion_protection:
-            raise ConfigError("database.deletionProtection", "must be true in production", db.deletion_protection)
-        if db.backup_retention_days < 14:
-            raise ConfigError("database.backupRetentionDays", "must be at least 14 in production", db.backup_retention_days)
-        if cfg.broker.mode != "elasticache":
-            raise ConfigError("broker.mode", "must be elasticache in production, so the broker survives a zone loss", cfg.broker.mode)
-        if not cfg.protect_stateful_resources:
-            raise ConfigError("protectStatefulResources", "must be true in production", cfg.protect_stateful_resources)
-    if cfg.broker.mode == "elasticache" and cfg.broker.nodes > cfg.zones * 2:
-        raise ConfigError("broker.nodes", f"must be at most twice the zone count ({cfg.zones * 2})", cfg.broker.nodes)
-
-    alarms = cfg.alarms
-    if alarms.free_storage_gib >= db.allocated_storage_gib:
-        raise ConfigError("alarms.freeStorageGiB", f"must be below database.allocatedStorageGiB ({db.allocated_storage_gib})", alarms.free_storage_gib)
-    memory_mib = instance_classes.memory_gib(db.instance_class) * 1024
-    if alarms.freeable_memory_mib >= memory_mib:
-        raise ConfigError("alarms.freeableMemoryMiB", f"must be below the memory of {db.instance_class} ({memory_mib} MiB)", alarms.freeable_memory_mib)
-
-    _check_airflow_rules(cfg)
-
-    # A pager credential for the receiver not chosen would sit unused while criticals page nobody.
-    unused = {"pagerduty": ("opsgenieApiKey", cfg.opsgenie_api_key), "opsgenie": ("pagerDutyRoutingKey", cfg.pager_duty_routing_key)}
-    key, value = unused[cfg.alerting.critical_receiver]
-    if value is not None:
-        raise ConfigError(key, f"must be unset while alerting.criticalReceiver is {cfg.alerting.critical_receiver}: set that receiver's credential instead")
-
-    for key in cfg.tags:
-        if key in RESERVED_TAG_KEYS:
-            raise ConfigError(f"tags.{key}", f"is set by the program; the tags {', '.join(RESERVED_TAG_KEYS)} come from environment and owner")
-
-
-def _check_airflow_rules(cfg: PlatformConfig) -> None:
-    airflow, workers = cfg.airflow, cfg.airflow.workers
-    if workers.min_replicas > workers.max_replicas:
-        raise ConfigError("airflow.workers.minReplicas", f"must be at most airflow.workers.maxReplicas ({workers.max_replicas})", workers.min_replicas)
-    if workers.cooldown_seconds < airflow.worker_grace_seconds:
-        raise ConfigError("airflow.workers.cooldownSeconds",
-                          f"must be at least the workers' termination grace period ({airflow.worker_grace_seconds} s, 1.5 × airflow.longestTaskMinutes), "
-                          "so KEDA does not scale a worker in while it may still be finishing a task", workers.cooldown_seconds)
-    slots = workers.max_replicas * workers.concurrency
-    if slots > airflow.parallelism:
-        raise ConfigError("airflow.workers.maxReplicas",
-                          f"must keep maxReplicas × concurrency ({workers.max_replicas} × {workers.concurrency} = {slots}) within airflow.parallelism "
-                          f"({airflow.parallelism}), or KEDA adds workers the scheduler never fills", workers.max_replicas)
-    children_kib = workers.concurrency * workers.max_memory_per_child_kib
-    if children_kib >= workers.memory_gib * 1024 * 1024:
-        raise ConfigError("airflow.workers.memoryGiB",
-                          f"must exceed concurrency × maxMemoryPerChildKiB ({children_kib} KiB), or the pool is killed before it recycles its processes",
-                          workers.memory_gib)
-    if cfg.production:
-        for key, value in (("scheduler", airflow.replicas.scheduler), ("apiServer", airflow.replicas.api_server)):
-            if value < 2:
-                raise ConfigError(f"airflow.replicas.{key}", "must be at least 2 in production", value)
-
-    budget = capacity.connection_budget(airflow, cfg.database.instance_class)
-    model = (f"{budget.server_processes} Airflow processes × {airflow.sql_alchemy_pool_size + airflow.sql_alchemy_max_overflow} pooled "
-             f"+ {workers.max_replicas} workers × {workers.concurrency + 1}")
-    if airflow.pgbouncer.enabled:
-        accepted = airflow.pgbouncer.replicas * airflow.pgbouncer.max_client_conn
-        if budget.clients > accepted:
-            raise ConfigError("airflow.pgbouncer.maxClientConn",
-                              f"must let the PgBouncer replicas accept the {budget.clients} client connections Airflow may open ({model}), "
-                              f"not {accepted}", airflow.pgbouncer.max_client_conn)
-        model = f"{airflow.pgbouncer.replicas} PgBouncers × {airflow.pgbouncer.pool_size}"
-    if not budget.fits:
-        raise ConfigError("database.instanceClass",
-                          f"must allow the {budget.to_database} DB connections this stack may open ({model} + {capacity.KEDA_CONNECTIONS} for KEDA), "
-                          f"but {cfg.database.instance_class} leaves Airflow {budget.available}", cfg.database.instance_class)
-
-
-# --- turning pydantic's errors into one sentence -------------------------------------------------
-
-def _unwrap(annotation: Any) -> Any:
-    """Strip Optional[...] and Annotated[...] down to the type that decides how a path continues."""
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            annotation = get_args(annotation)[0]
-        elif origin is Union:
-            annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
-        else:
-            return annotation
-
-
-def _locate(loc: tuple) -> tuple[list[str], Any, Any]:
-    """Walk an error location through the models: the key's parts, its FieldInfo and its parent model."""
-    parts: list[str] = []
-    model: Any = PlatformConfig
-    annotation: Any = PlatformConfig
-    field = None
-    for step in loc:
-        if step == "[key]":  # pydantic's marker for "the dict key itself", already named by the step before
-            continue
-        annotation = _unwrap(annotation)
-        origin = get_origin(annotation)
-        if origin is list and isinstance(step, int):
-            parts[-1] += f"[{step}]"
-            annotation = get_args(annotation)[0]
-            continue
-        if origin is dict:
-            parts.append(str(step))
-            annotation = get_args(annotation)[1]
-            continue
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
-            parts.append(str(step))
-            field = next((f for n, f in model.model_fields.items() if step in (f.alias, n)), None)
-            annotation = field.annotation if field is not None else None
-            continue
-        parts.append(str(step))
-    return parts, field, model
-
-
-def _numeric_range(field: Any) -> str:
-    metadata = getattr(field, "metadata", [])
-    low = next((m.ge for m in metadata if isinstance(m, annotated_types.Ge)), None)
-    high = next((m.le for m in metadata if isinstance(m, annotated_types.Le)), None)
-    if low is not None and high is not None:
-        return f"an integer from {low} to {high}"
-    if low is not None:
-        return f"an integer of at least {low}"
-    if high is not None:
-        return f"an integer of at most {high}"
-    return "an integer"
-
-
-def _sentence(error: dict) -> ConfigError:
-    parts, field, parent = _locate(error["loc"])
-    key = ".".join(parts)
-    kind = error["type"]
-    value = error.get("input")
-    if parts and parts[0] in SECRET_KEYS:
-        value = ConfigError._NOTHING  # never repeat a secret
-    if kind == "missing":
-        return ConfigError(key, "is required")
-    if kind == "extra_forbidden":
-        known = ", ".join(sorted(f.alias or n for n, f in parent.model_fields.items() if f.alias != REGION_KEY))
-        return ConfigError(key, f"is not a known key; the known keys there are: {known}")
-    if kind == "config":
-        return ConfigError(key, error["msg"], value)
-    if kind.startswith("int") or kind in ("greater_than_equal", "less_than_equal"):
-        return ConfigError(key, f"must be {_numeric_range(field)}", value)
-    phrases = {
-        "bool_type": "must be true or false",
-        "string_type": "must be a string (quote it in YAML)",
-        "list_type": "must be a list",
-        "dict_type": "must be a map of keys to values",
-        "model_type": "must be a map of keys to values",
-        "literal_error": f"must be one of {error.get('ctx', {}).get('expected', '')}",
-        "too_short": f"must have at least {error.get('ctx', {}).get('min_length')} item(s)",
-        "too_long": f"must have at most {error.get('ctx', {}).get('max_length')} item(s)",
-    }
-    return ConfigError(key, phrases.get(kind, error["msg"][0].lower() + error["msg"][1:]), value)
-
-
 # --- entry points --------------------------------------------------------------------------------
 
 def parse(raw: dict[str, Any]) -> PlatformConfig:
@@ -759,8 +419,8 @@ def parse(raw: dict[str, Any]) -> PlatformConfig:
     try:
         cfg = PlatformConfig.model_validate(raw)
     except ValidationError as exc:
-        raise _sentence(exc.errors()[0]) from None
-    _check_rules(cfg)
+        raise sentence(exc.errors()[0], PlatformConfig) from None
+    check_rules(cfg)
     return cfg
 
 
@@ -768,7 +428,7 @@ def _decode(key: str, text: str) -> Any:
     """Pulumi hands every value over as a string; objects, lists, numbers and booleans arrive as JSON."""
     field = PlatformConfig.model_fields.get(key) or next(
         (f for f in PlatformConfig.model_fields.values() if f.alias == key), None)
-    if field is not None and _unwrap(field.annotation) is str:
+    if field is not None and unwrap(field.annotation) is str:
         return text
     try:
         return json.loads(text)

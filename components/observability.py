@@ -14,9 +14,8 @@ import pulumi_random as random
 
 from components import alerting
 from components.config import PlatformConfig
-from components.observability_values import (DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, KPS_CHART, KPS_CHART_REPOSITORY, KPS_CHART_VERSION,
-                                             KPS_RELEASE, NAMESPACE, OTEL_CHART, OTEL_CHART_REPOSITORY, OTEL_CHART_VERSION, kps_values,
-                                             otel_values)
+from components.charts import KUBE_PROMETHEUS_STACK, OPENTELEMETRY_COLLECTOR, release_source
+from components.observability_values import DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, KPS_RELEASE, NAMESPACE, kps_values, otel_values
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "dashboards" / "airflow.json"
 # node-exporter needs the host's network and process namespaces, which every stricter profile refuses.
@@ -59,14 +58,14 @@ class Observability(pulumi.ComponentResource):
             data={DASHBOARD.name: DASHBOARD.read_text()}, opts=child)
 
         self.stack = k8s.helm.v3.Release(
-            f"{name}-kube-prometheus-stack", name=KPS_RELEASE, chart=KPS_CHART, version=KPS_CHART_VERSION,
-            repository_opts={"repo": KPS_CHART_REPOSITORY}, namespace=self.namespace,
+            f"{name}-kube-prometheus-stack", name=KPS_RELEASE,
+            **release_source(KUBE_PROMETHEUS_STACK, cfg.chart_repositories.of(KUBE_PROMETHEUS_STACK)), namespace=self.namespace,
             values=kps_values(cfg, args.storage_class), max_history=10,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[receivers, grafana_admin, dashboard, *args.depends_on]))
         # The collector's ServiceMonitor and the PrometheusRule are Prometheus operator resources: the stack brings their CRDs.
         self.collector = k8s.helm.v3.Release(
-            f"{name}-otel-collector", name="otel-collector", chart=OTEL_CHART, version=OTEL_CHART_VERSION,
-            repository_opts={"repo": OTEL_CHART_REPOSITORY}, namespace=self.namespace, values=otel_values(cfg), max_history=10,
+            f"{name}-otel-collector", name="otel-collector",
+            **release_source(OPENTELEMETRY_COLLECTOR, cfg.chart_repositories.of(OPENTELEMETRY_COLLECTOR)), namespace=self.namespace, values=otel_values(cfg), max_history=10,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.stack]))
         rule = alerting.prometheus_rule(cfg, NAMESPACE)
         k8s.apiextensions.CustomResource(

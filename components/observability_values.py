@@ -12,9 +12,6 @@ from components.names import POOL_LABEL
 
 NAMESPACE = "monitoring"
 
-OTEL_CHART = "opentelemetry-collector"
-OTEL_CHART_VERSION = "0.170.0"
-OTEL_CHART_REPOSITORY = "https://open-telemetry.github.io/opentelemetry-helm-charts"
 # The contrib image carries the prometheus exporter; pinned to the chart's appVersion.
 COLLECTOR_IMAGE = {"repository": "otel/opentelemetry-collector-contrib", "tag": "0.158.0"}
 COLLECTOR = "otel-collector"
@@ -22,9 +19,6 @@ OTLP_HTTP_PORT = 4318
 PROMETHEUS_EXPORTER_PORT = 8889
 COLLECTOR_ENDPOINT = f"{COLLECTOR}.{NAMESPACE}.svc.cluster.local"
 
-KPS_CHART = "kube-prometheus-stack"
-KPS_CHART_VERSION = "88.5.3"
-KPS_CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
 KPS_RELEASE = RULE_LABELS["release"]
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 DASHBOARD_LABEL = "grafana_dashboard"

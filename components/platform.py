@@ -97,7 +97,7 @@ class Platform(pulumi.ComponentResource):
         provider = self.cluster.provider
         self.observability = Observability(f"{name}-observability", ObservabilityArgs(
             config=config, provider=provider, storage_class=STORAGE_CLASS, depends_on=[self.cluster.storage_class]), opts=child)
-        self.keda = Keda(f"{name}-keda", KedaArgs(provider=provider), opts=child)
+        self.keda = Keda(f"{name}-keda", KedaArgs(provider=provider, repository=config.chart_repositories.keda), opts=child)
         self.airflow_access = AirflowAccess(f"{name}-access", AirflowAccessArgs(
             region=config.region, partition=partition, account_id=account_id, cluster_oidc=self.cluster.oidc,
             bucket_arn=self.dag_storage.bucket_arn, bucket_key_arn=self.dag_storage.key_arn,

@@ -54,6 +54,21 @@ class TestDefaults:
         workers = cfg.cluster.node_groups.workers
         assert (workers.max_size, workers.min_size, workers.instance_types) == (30, 2, ["m6i.xlarge"])
 
+    def test_charts_come_from_their_official_repositories(self):
+        """Unless a stack names a mirror, each chart is installed from the repository that publishes it."""
+        repositories = parse(MINIMAL).chart_repositories
+        assert repositories.model_dump(by_alias=True) == {
+            "airflow": "https://airflow.apache.org", "keda": "https://kedacore.github.io/charts",
+            "opentelemetry-collector": "https://open-telemetry.github.io/opentelemetry-helm-charts",
+            "kube-prometheus-stack": "https://prometheus-community.github.io/helm-charts"}
+
+    @pytest.mark.parametrize("repository", [
+        "https://artifactory.example.com/artifactory/api/helm/helm-remote", "oci://123456789012.dkr.ecr.eu-west-1.amazonaws.com/helm-charts",
+        "http://127.0.0.1:8080", "oci://localhost:5000/charts"], ids=["artifactory", "ecr", "loopback-http", "loopback-oci"])
+    def test_chart_mirror_accepted(self, repository):
+        """A mirror over TLS, an OCI registry path, or plain HTTP on the machine itself is taken as written."""
+        assert parse({**MINIMAL, "chartRepositories": {"keda": repository}}).chart_repositories.keda == repository
+
     def test_default_tags(self):
         """Every resource is tagged with environment, owner and managed-by, plus the stack's own tags."""
         cfg = parse({**MINIMAL, "tags": {"cost-center": "cc-42"}})
@@ -63,7 +78,7 @@ class TestDefaults:
 REFUSALS = [
     ("unknown-key", {"zonez": 3},
      "Config key 'airflow-platform:zonez' is not a known key; the known keys there are: airflow, alarmWebhookUrl, alarms, alerting, broker, "
-     "cluster, dagStorage, "
+     "chartRepositories, cluster, dagStorage, "
      "database, environment, monitoring, network, opsgenieApiKey, owner, pagerDutyRoutingKey, production, protectStatefulResources, "
      "slackBotToken, slackWebhookUrl, tags, teams, watchdogToken, zones."),
     ("unknown-nested-key", {"cluster": {"nodeGroups": {"gpu": {}}}},
@@ -138,6 +153,16 @@ REFUSALS = [
      "Config key 'airflow-platform:network.existingPrivateSubnetIds' must list one private subnet per zone, 3 in all (got ['subnet-0123456789abcdef0'])."),
     ("broker-nodes-beyond-zones", {"zones": 2, "broker": {"mode": "elasticache", "nodes": 5}},
      "Config key 'airflow-platform:broker.nodes' must be at most twice the zone count (4) (got 5)."),
+    ("chart-repository-plain-http", {"chartRepositories": {"airflow": "http://charts.example.com/airflow"}},
+     "Config key 'airflow-platform:chartRepositories.airflow' must use https:// (or oci://): plain http:// is allowed only on a loopback "
+     "address, because a chart fetched in clear can be altered on the way (got \"http://charts.example.com/airflow\")."),
+    ("chart-repository-trailing-slash", {"chartRepositories": {"kube-prometheus-stack": "oci://registry.example.com/charts/"}},
+     "Config key 'airflow-platform:chartRepositories.kube-prometheus-stack' must be an https:// Helm repository or an oci:// registry "
+     "path without a trailing /, like https://charts.example.com/airflow or oci://123456789012.dkr.ecr.eu-west-1.amazonaws.com/helm-charts "
+     "(got \"oci://registry.example.com/charts/\")."),
+    ("chart-repository-unknown-chart", {"chartRepositories": {"grafana": "https://grafana.github.io/helm-charts"}},
+     "Config key 'airflow-platform:chartRepositories.grafana' is not a known key; the known keys there are: airflow, keda, "
+     "kube-prometheus-stack, opentelemetry-collector."),
     ("existing-vpc-and-cidr", {"network": {"existingVpcId": "vpc-0123456789abcdef0", "vpcCidr": "10.0.0.0/16"}},
      "Config key 'airflow-platform:network.vpcCidr' must be unset when network.existingVpcId is set (the existing VPC keeps its own CIDR) (got \"10.0.0.0/16\")."),
 ]

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from components.config import PROJECT, REGION_KEY, PlatformConfig, _unwrap
+from components.config import PROJECT, REGION_KEY, PlatformConfig, unwrap
 from tools import readme_sections as sections
 from tools.readme_sections import replace_section
 
@@ -29,7 +29,7 @@ def _bounds(field: FieldInfo) -> str:
 
 
 def _type(annotation: Any, field: FieldInfo) -> str:
-    annotation = _unwrap(annotation)
+    annotation = unwrap(annotation)
     origin = get_origin(annotation)
     if origin is Literal:
         return " \\| ".join(f"`{json.dumps(v)}`" for v in get_args(annotation))
@@ -68,7 +68,7 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
     for name, field in model.model_fields.items():
         key = field.alias or name
         full = key if ":" in key else (f"{prefix}.{key}" if prefix else f"{PROJECT}:{key}")
-        annotation = _unwrap(field.annotation)
+        annotation = unwrap(field.annotation)
         item = get_args(annotation)[0] if get_origin(annotation) is list else None
         target = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else (
             item if isinstance(item, type) and issubclass(item, BaseModel) else None)

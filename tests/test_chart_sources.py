@@ -1,0 +1,50 @@
+"""Tests where every Helm Release installs its chart from: the pinned version, from the official repository or the
+stack's mirror (a Helm repository, or an OCI registry path)."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.charts import CHARTS, release_source
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+MIRROR = "https://artifactory.example.com/artifactory/api/helm/helm-remote"
+REGISTRY = "oci://123456789012.dkr.ecr.eu-west-1.amazonaws.com/helm-charts"
+
+
+def sources(plan) -> dict[str, tuple]:
+    """chart name -> (chart reference, version, Helm repository) of every Release in the plan."""
+    return {r.inputs["chart"].rsplit("/", 1)[-1]: (r.inputs["chart"], r.inputs["version"], (r.inputs.get("repositoryOpts") or {}).get("repo"))
+            for r in plan.of_type(RELEASE)}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_official_repositories_by_default(stack, request):
+    """Without chartRepositories, every chart comes at its pinned version from the repository that publishes it."""
+    plan = request.getfixturevalue(f"{stack}_plan")
+    assert sources(plan) == {
+        "keda": ("keda", "2.20.2", "https://kedacore.github.io/charts"),
+        "kube-prometheus-stack": ("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts"),
+        "opentelemetry-collector": ("opentelemetry-collector", "0.170.0", "https://open-telemetry.github.io/opentelemetry-helm-charts"),
+        "airflow": ("airflow", "1.19.0", "https://airflow.apache.org"),
+    }
+
+
+def test_mirrors_replace_the_official_repositories(plan_with):
+    """A Helm-repository mirror is passed as the repository; an OCI registry path becomes the chart reference itself."""
+    plan = plan_with("prod", {"airflow-platform:chartRepositories": {
+        "airflow": MIRROR, "keda": MIRROR, "kube-prometheus-stack": REGISTRY, "opentelemetry-collector": REGISTRY}})
+    assert sources(plan) == {
+        "keda": ("keda", "2.20.2", MIRROR),
+        "kube-prometheus-stack": (f"{REGISTRY}/kube-prometheus-stack", "88.5.3", None),
+        "opentelemetry-collector": (f"{REGISTRY}/opentelemetry-collector", "0.170.0", None),
+        "airflow": ("airflow", "1.19.0", MIRROR),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(CHARTS))
+def test_release_source_shapes(name):
+    """release_source gives a helm.v3.Release exactly the arguments of each form, and nothing else."""
+    chart = CHARTS[name]
+    assert release_source(chart, MIRROR) == {"chart": name, "version": chart.version, "repository_opts": {"repo": MIRROR}}
+    assert release_source(chart, REGISTRY) == {"chart": f"{REGISTRY}/{name}", "version": chart.version}
