@@ -1,6 +1,8 @@
 # The two commands of the README:
 #   make plan   set up .venv and print the offline plan of the dev stack (STACK=prod for another)
 #   make test   set up .venv with the test tools (and promtool/amtool from Debian), run every test
+# and, on a machine without ../shared/charts beside the repository:
+#   make charts pull the pinned charts from the stack's chartRepositories into .cache/charts, digests checked
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,10 +10,13 @@ PY := $(VENV)/bin/python
 DAGTOOL_VENV := .venv-dagtool
 STACK ?= dev
 
-.PHONY: plan test bench bench-publish clean alert-tools node
+.PHONY: plan test charts bench bench-publish clean alert-tools node
 
 plan: $(VENV)/.requirements
 	$(PY) -m tools.plan $(STACK)
+
+charts: $(VENV)/.requirements
+	$(PY) -m tools.charts $(STACK)
 
 test: $(VENV)/.requirements-test $(DAGTOOL_VENV)/.installed alert-tools node_modules/.installed
 	$(PY) -m pytest
@@ -65,4 +70,4 @@ $(DAGTOOL_VENV)/.installed: dagtool/requirements-check.txt dagtool/pyproject.tom
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(DAGTOOL_VENV) build .pytest_cache node_modules policies/venv
+	rm -rf $(VENV) $(DAGTOOL_VENV) build .cache .pytest_cache node_modules policies/venv

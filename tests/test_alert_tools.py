@@ -15,7 +15,8 @@ import yaml
 
 from components.alerting import RECEIVER_SECRETS_DIR, SLACK_API, alertmanager_config, rule_groups
 from components.config import SECRET_KEYS, PlatformConfig
-from tests.conftest import SCHEMAS, stack_config, typed_config
+from tests.conftest import stack_config, typed_config
+from tools.upstream import airflow_metrics
 
 ALERTS_DIR = Path(__file__).resolve().parent / "alerts"
 UNIT_TESTS = ALERTS_DIR / "airflow_alerts_test.yaml"
@@ -103,7 +104,7 @@ def secret_literals(text: str) -> list[str]:
 def otel_metric_names() -> set[str]:
     """Airflow's metrics as the collector's Prometheus exporter names them: airflow_<stat, . and - as _>, counters + _total."""
     names = set()
-    for line in (SCHEMAS / "airflow-metrics.txt").read_text().splitlines():
+    for line in airflow_metrics().read_text().splitlines():
         stat, kind, _ = line.split("\t", 2)
         if "<" not in stat:
             names.add("airflow_" + re.sub(r"[.-]", "_", stat) + ("_total" if kind == "counter" else ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -9,6 +10,7 @@ import yaml
 
 from policies.airflow_guard.catalog import BY_NAME, POLICIES
 from tools import plan as plan_cli
+from tools import render
 from tools.mocks import render_policy_document
 from tools.offline import SECRET_PLACEHOLDER, engine_values
 
@@ -50,6 +52,50 @@ def test_refused_stack_file_exits_2_with_the_sentence(build_dir, capsys, tmp_pat
     assert plan_cli.main(["--file", str(path)]) == 2
     assert capsys.readouterr().err.strip() == "Pulumi.broken.yaml: Config key 'airflow-platform:zones' must be an integer from 2 to 6 (got 9)."
     assert not (build_dir / "broken").exists()
+
+
+@pytest.mark.parametrize("text, sentence", [
+    ("config:\n  aws:region: eu-west-1\n   airflow-platform:zones: 3\n",
+     "Pulumi.broken.yaml is not valid YAML at line 3, column 26: mapping values are not allowed here."),
+    ("config:\n  airflow-platform:teams: [analytics\n", "Pulumi.broken.yaml is not valid YAML at line 3, column 1: expected ',' or ']', but got '<stream end>'."),
+    ("- config\n", "Pulumi.broken.yaml must be a map with a `config:` map of keys to values, as `pulumi config set` writes it."),
+], ids=["bad-indentation", "unclosed-list", "not-a-map"])
+def test_stack_file_that_is_not_yaml_exits_2_with_the_place(build_dir, capsys, tmp_path, text, sentence):
+    """A stack file YAML cannot read stops the plan with one sentence giving the line and column, and status 2."""
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text(text)
+    assert plan_cli.main(["--file", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert (captured.err.strip(), captured.out) == (sentence, "")
+
+
+def test_manifests_written_per_release_and_validated(build_dir, capsys, rendering):
+    """The plan writes each release's rendered objects, one file each, and says per release how many there are and that they
+    validate."""
+    assert plan_cli.main(["dev", "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    dev = rendering("dev")
+    start = out.index(f"manifests (rendered by the charts, validated for Kubernetes 1.33, unknown fields refused): {build_dir / 'dev' / 'manifests'}/")
+    lines = out[start + 1:start + 6]
+    for line, (name, release) in zip(lines, sorted(dev.releases.items())):
+        assert line.startswith(f"  {name}: {release.chart}, {len(release.objects)} objects, all valid")
+    assert lines[-1] == f"  program: {len(render.program_objects(dev.plan))} objects declared directly, all valid"
+    airflow = build_dir / "dev" / "manifests" / "airflow"
+    assert len(list(airflow.iterdir())) == len(dev.releases["airflow"].objects)
+    worker = yaml.safe_load((airflow / "deployment-airflow-worker.yaml").read_text())
+    assert worker == dev.releases["airflow"].named("Deployment", "airflow-worker")
+
+
+def test_manifests_never_show_a_secret_value(build_dir, capsys, rendering):
+    """A Secret a chart renders is written with a short digest per value, so a change shows and the value does not."""
+    assert plan_cli.main(["prod", "--quiet"]) == 0
+    secret = rendering("prod").releases["kube-prometheus-stack"].named("Secret", "alertmanager-kube-prometheus-stack-alertmanager")
+    written = yaml.safe_load((build_dir / "prod" / "manifests" / "kube-prometheus-stack" /
+                              "secret-alertmanager-kube-prometheus-stack-alertmanager.yaml").read_text())
+    value = secret["data"]["alertmanager.yaml"]
+    assert written["data"] == {"alertmanager.yaml": f"[secret sha256:{hashlib.sha256(value.encode()).hexdigest()[:12]}]"}
+    assert value not in (build_dir / "prod" / "manifests" / "kube-prometheus-stack" /
+                         "secret-alertmanager-kube-prometheus-stack-alertmanager.yaml").read_text()
 
 
 def test_prod_plan_passes_its_policy_config(build_dir, capsys):

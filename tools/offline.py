@@ -99,6 +99,8 @@ def _redact(value: Any) -> Any:
         return REDACTED
     if isinstance(value, pulumi.FileAsset):
         return {"fileAsset": str(Path(value.path).resolve().relative_to(ROOT))}
+    if isinstance(value, pulumi.StringAsset):
+        return {"stringAsset": value.text}
     if isinstance(value, dict):
         return {k: _redact(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -237,8 +239,28 @@ def stack_file(stack: str) -> Path:
     return ROOT / f"Pulumi.{stack}.yaml"
 
 
+class StackFileError(Exception):
+    """A stack file that cannot be read as a stack file; the message is one sentence with the place."""
+
+
+def refusal(path: Path, error: Exception) -> str:
+    """The one sentence a refused stack file prints: the file's own problem, or its config's, named after the file."""
+    return str(error) if isinstance(error, StackFileError) else f"{path.name}: {error}"
+
+
 def read_stack_file(path: Path) -> dict[str, Any]:
-    document = yaml.safe_load(path.read_text()) or {}
+    """The stack file's `config:` map; a file that is not YAML, or not a map, stops with one sentence naming the place."""
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = error.problem or error.context or "it cannot be parsed"
+        raise StackFileError(f"{path.name} is not valid YAML{where}: {problem}.") from None
+    except yaml.YAMLError as error:
+        raise StackFileError(f"{path.name} is not valid YAML: {error}.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
+        raise StackFileError(f"{path.name} must be a map with a `config:` map of keys to values, as `pulumi config set` writes it.")
     return document.get("config") or {}
 
 

@@ -6,8 +6,12 @@
 The plan is then checked by the policy pack (policies/), with policies/config/<stack>.json's enforcement levels
 (or --policy-config FILE), the way `pulumi preview --policy-pack policies` checks it.
 
+Every Helm release is rendered with its real chart (tools/render.py) into build/<stack>/manifests/<release>/, one file
+per object, and every rendered object and every Kubernetes object the program declares is validated for the cluster's
+Kubernetes version.
+
 No AWS account and no Pulumi CLI are needed. Exit status: 0 planned, 2 the stack's config or the policy config was
-refused, 3 a mandatory policy is violated.
+refused or a chart is missing, 3 a mandatory policy is violated, 4 an object would be refused by the API server.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from components.config import ConfigError, PlatformConfig, decode_stack_config, 
 from policies.airflow_guard import model as guard
 from policies.airflow_guard.catalog import POLICIES
 from policies.airflow_guard.engine import PolicyConfigError, Violation, evaluate, load_config, stack_config
-from tools.offline import ROOT, Plan, Resource, engine_values, read_stack_file, run_stack_config, stack_file
+from tools import render as renders
+from tools.offline import (ROOT, Plan, Resource, StackFileError, engine_values, read_stack_file, refusal, run_stack_config,
+                           stack_file)
+from tools.upstream import FETCH_COMMAND, UpstreamMissing
 
 BUILD = ROOT / "build"
 
@@ -153,7 +160,8 @@ def _settings(resource: Resource, namer: _Namer) -> list[str]:
         return [namer.replace_in(line) for line in _policy_summary(resource.inputs["policy"]).splitlines()]
     if resource.type == "kubernetes:helm.sh/v3:Release":
         inputs = resource.inputs
-        lines = [f"chart {inputs['chart']} {inputs['version']} from {inputs['repositoryOpts']['repo']} into namespace {inputs['namespace']}"]
+        source = f" from {inputs['repositoryOpts']['repo']}" if inputs.get("repositoryOpts") else ""  # an oci:// chart names its registry
+        lines = [f"chart {inputs['chart']} {inputs['version']}{source} into namespace {inputs['namespace']}"]
         values = inputs.get("values", {})
         lines += [f"{path}={namer.show(_get(values, path))}" for path in RELEASE_VALUES if _get(values, path) is not None]
         if "alertmanager" in values:
@@ -248,6 +256,30 @@ def render_violations(violations: list[Violation], source: str) -> str:
     return "\n".join(lines)
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
+def render_manifests(plan: Plan, rendered: list[renders.RenderedRelease], program_errors: list[str], directory: Path) -> str:
+    """Per release: its chart and where it came from, the object count, and whether every object validates."""
+    version = renders.kubernetes_version(plan)
+    lines = [f"manifests (rendered by the charts, validated for Kubernetes {version}, unknown fields refused): {_shown(directory)}/"]
+
+    def verdict(errors: list[str]) -> str:
+        return "all valid" if not errors else f"{len(errors)} refused"
+
+    for release in rendered:
+        line = f"  {release.name}: {release.chart}, {len(release.objects)} objects, {verdict(release.errors)}"
+        if release.omitted:
+            line += (f"; not rendered: its subcharts {', '.join(release.omitted)}, which that copy lacks "
+                     f"(`{FETCH_COMMAND}` pulls the published chart, which carries them)")
+        lines.append(line)
+        lines.extend(f"      {error}" for error in release.errors)
+    lines.append(f"  program: {len(renders.program_objects(plan))} objects declared directly, {verdict(program_errors)}")
+    lines.extend(f"      {error}" for error in program_errors)
+    return "\n".join(lines)
+
+
 def write(plan: Plan) -> Path:
     directory = BUILD / plan.stack
     directory.mkdir(parents=True, exist_ok=True)
@@ -278,21 +310,32 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = read_stack_file(path)
         plan = run_stack_config(config, stack)
-    except ConfigError as error:
-        print(f"{path.name}: {error}", file=sys.stderr)
+    except (StackFileError, ConfigError) as error:
+        print(refusal(path, error), file=sys.stderr)
         return 2
     try:
         violations = evaluate(policy_resources(plan), policy_config)
     except PolicyConfigError as error:
         print(f"policy config: {error}", file=sys.stderr)
         return 2
+    try:
+        rendered = renders.render_plan(plan)
+    except UpstreamMissing as error:
+        print(f"manifests: {error}", file=sys.stderr)
+        return 2
+    program_errors = renders.validate(plan, rendered)
     values, secret_keys = engine_values(config)
     text = render(plan, parse(decode_stack_config(values, secret_keys)))
     print(text.splitlines()[0] if options.quiet else text)
     written = write(plan)
-    print(f"\nfull resource list: {written.relative_to(ROOT) if written.is_relative_to(ROOT) else written}")
+    print(f"\nfull resource list: {_shown(written)}")
+    manifests = BUILD / plan.stack / "manifests"
+    renders.write_manifests(rendered, manifests)
+    print("\n" + render_manifests(plan, rendered, program_errors, manifests))
     source = options.policy_config or (f"policies/config/{stack}.json" if policy_config else "the pack's defaults, all advisory")
     print("\n" + render_violations(violations, str(source)))
+    if program_errors or any(release.errors for release in rendered):
+        return 4
     return 3 if any(v.mandatory for v in violations) else 0
 
 

@@ -1,0 +1,117 @@
+"""Validate Kubernetes objects as the API server would take them: built-in kinds against the Kubernetes OpenAPI schemas of
+the cluster's version (from the pinned `kubernetes-validate` package, its strict variant: an unknown field is an error),
+custom resources against the openAPIV3Schema of the CRDs the platform's charts ship, made strict the same way.
+
+Not checked here: CEL rules (`x-kubernetes-validations`) and what admission webhooks or controllers refuse.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from typing import Any, Iterable
+
+import importlib_resources
+import jsonschema
+import referencing
+from referencing import Registry, Resource
+
+SCHEMA_PACKAGE = "kubernetes_validate"
+DEFINITIONS_ID = "https://kubernetes.io/api/_definitions.json"
+OBJECT_META = {"$ref": f"{DEFINITIONS_ID}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+
+
+def _schema_dir(kubernetes_version: str):
+    directory = importlib_resources.files(SCHEMA_PACKAGE).joinpath("kubernetes-json-schema", f"v{kubernetes_version}.0-local-strict")
+    if not directory.is_dir():
+        raise ValueError(f"the pinned {SCHEMA_PACKAGE} has no schemas for Kubernetes {kubernetes_version}")
+    return directory
+
+
+@functools.lru_cache(maxsize=None)
+def _registry(kubernetes_version: str) -> Registry:
+    definitions = json.loads(_schema_dir(kubernetes_version).joinpath("_definitions.json").read_text())
+    return Resource.from_contents(definitions) @ Registry()
+
+
+def _strict(schema: Any, root: bool = False) -> Any:
+    """A CRD's structural schema as JSON Schema the way the API server applies it with strict field validation."""
+    if isinstance(schema, list):
+        return [_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: (_strict(v) if k in ("items", "not", "additionalProperties") else
+               [_strict(s) for s in v] if k in ("anyOf", "allOf", "oneOf") else
+               {name: _strict(s) for name, s in v.items()} if k == "properties" else v)
+           for k, v in schema.items()}
+    if schema.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
+    if schema.get("nullable") and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    if "properties" in out and "additionalProperties" not in out and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    if root:
+        out.setdefault("properties", {})
+        out["properties"]["metadata"] = OBJECT_META
+        out["properties"].setdefault("apiVersion", {"type": "string"})
+        out["properties"].setdefault("kind", {"type": "string"})
+        out["additionalProperties"] = False
+    return out
+
+
+def crd_schemas(crds: Iterable[dict]) -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> the strict JSON Schema of every served version of these CRDs."""
+    schemas = {}
+    for crd in crds:
+        spec = crd["spec"]
+        for version in spec["versions"]:
+            if version.get("served", True) and "schema" in version:
+                schemas[(f"{spec['group']}/{version['name']}", spec["names"]["kind"])] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def describe(obj: dict) -> str:
+    metadata = obj.get("metadata") or {}
+    where = f"{metadata['namespace']}/" if metadata.get("namespace") else ""
+    return f"{obj.get('kind')} {where}{metadata.get('name')}"
+
+
+class Schemas:
+    """The schemas of one cluster: its Kubernetes version's built-in kinds and the given CRDs."""
+
+    def __init__(self, kubernetes_version: str, crds: Iterable[dict] = ()):
+        self.kubernetes_version = kubernetes_version
+        self._directory = _schema_dir(kubernetes_version)
+        self._registry = _registry(kubernetes_version)
+        self._custom = crd_schemas(crds)
+        self._validators: dict[tuple[str, str], Any] = {}
+
+    def _validator(self, api_version: str, kind: str):
+        key = (api_version, kind)
+        if key not in self._validators:
+            group, _, version = api_version.rpartition("/")
+            file = self._directory.joinpath(f"{kind.lower()}-{group.split('.')[0] + '-' if group else ''}{version}.json")
+            if file.is_file():
+                schema = json.loads(file.read_text())
+            elif key in self._custom:
+                schema = _strict(copy.deepcopy(self._custom[key]), root=True)
+            else:
+                schema = None
+            self._validators[key] = schema and jsonschema.Draft202012Validator(schema, registry=self._registry)
+        return self._validators[key]
+
+    def errors(self, obj: dict) -> list[str]:
+        """What the API server would refuse in `obj`, one line per problem; empty when it validates."""
+        if not isinstance(obj.get("apiVersion"), str) or not isinstance(obj.get("kind"), str):
+            return [f"{describe(obj)}: no apiVersion and kind"]
+        validator = self._validator(obj["apiVersion"], obj["kind"])
+        if validator is None:
+            return [f"{describe(obj)}: no schema for {obj['apiVersion']} {obj['kind']} in Kubernetes {self.kubernetes_version} "
+                    "or the CRDs the platform installs"]
+        try:
+            return [f"{describe(obj)}: {'.'.join(map(str, e.absolute_path)) or '(object)'}: {e.message}"
+                    for e in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))]
+        except referencing.exceptions.Unresolvable as error:  # a broken schema, not a broken object
+            raise ValueError(f"the schema of {obj['apiVersion']} {obj['kind']} does not resolve: {error}") from None
