@@ -11,11 +11,13 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
+import yaml
 
 from components import alerting
 from components.config import PlatformConfig
 from components.charts import KUBE_PROMETHEUS_STACK, OPENTELEMETRY_COLLECTOR, release_source
-from components.observability_values import DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, KPS_RELEASE, NAMESPACE, kps_values, otel_values
+from components.observability_values import (DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, KPS_RELEASE, NAMESPACE, kps_values, otel_removals,
+                                             otel_values)
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "dashboards" / "airflow.json"
 # node-exporter needs the host's network and process namespaces, which every stricter profile refuses.
@@ -65,7 +67,8 @@ class Observability(pulumi.ComponentResource):
         # The collector's ServiceMonitor and the PrometheusRule are Prometheus operator resources: the stack brings their CRDs.
         self.collector = k8s.helm.v3.Release(
             f"{name}-otel-collector", name="otel-collector",
-            **release_source(OPENTELEMETRY_COLLECTOR, cfg.chart_repositories.of(OPENTELEMETRY_COLLECTOR)), namespace=self.namespace, values=otel_values(cfg), max_history=10,
+            **release_source(OPENTELEMETRY_COLLECTOR, cfg.chart_repositories.of(OPENTELEMETRY_COLLECTOR)), namespace=self.namespace,
+            value_yaml_files=[pulumi.StringAsset(yaml.safe_dump(otel_removals()))], values=otel_values(cfg), max_history=10,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.stack]))
         rule = alerting.prometheus_rule(cfg, NAMESPACE)
         k8s.apiextensions.CustomResource(

@@ -44,9 +44,8 @@ def otel_values(cfg: PlatformConfig) -> dict[str, Any]:
             "prom-metrics": {"enabled": True, "containerPort": PROMETHEUS_EXPORTER_PORT, "servicePort": PROMETHEUS_EXPORTER_PORT, "protocol": "TCP"},
         },
         "config": {
-            # Helm merges these over the chart's defaults: null removes a default component.
-            "receivers": {"otlp": {"protocols": {"grpc": None, "http": {"endpoint": f"${{env:MY_POD_IP}}:{OTLP_HTTP_PORT}"}}},
-                          "jaeger": None, "zipkin": None, "prometheus": None},
+            # Merged over the chart's defaults; the default components Airflow does not use are removed by otel_removals().
+            "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"${{env:MY_POD_IP}}:{OTLP_HTTP_PORT}"}}}},
             "exporters": {"prometheus": {
                 "endpoint": f"${{env:MY_POD_IP}}:{PROMETHEUS_EXPORTER_PORT}",
                 # A series Airflow stops sending disappears after this; the heartbeat alerts count on it.
@@ -57,8 +56,6 @@ def otel_values(cfg: PlatformConfig) -> dict[str, Any]:
                 "extensions": ["health_check"],
                 "pipelines": {
                     "metrics": {"receivers": ["otlp"], "processors": ["memory_limiter", "batch"], "exporters": ["prometheus"]},
-                    "traces": None,
-                    "logs": None,
                 },
             },
         },
@@ -69,6 +66,18 @@ def otel_values(cfg: PlatformConfig) -> dict[str, Any]:
                            # The stack's Prometheus selects ServiceMonitors by its release label.
                            "extraLabels": {"release": KPS_RELEASE}},
     }
+
+
+def otel_removals() -> dict[str, Any]:
+    """The chart's default collector components Airflow does not use, each set to null, which Helm reads as "delete the
+    default": the gRPC, Jaeger and Zipkin receivers (ports open in the pod otherwise), the collector scraping itself, and
+    the traces and logs pipelines with the debug exporter they write to. They must reach Helm in a values file: Pulumi's Python SDK
+    drops a None inside `values` before the engine sees it (pulumi/pulumi#12178), so the defaults would stay."""
+    return {"config": {
+        "receivers": {"otlp": {"protocols": {"grpc": None}}, "jaeger": None, "zipkin": None, "prometheus": None},
+        "exporters": {"debug": None},
+        "service": {"pipelines": {"traces": None, "logs": None}},
+    }}
 
 
 def _volume(storage_class: str, gib: int) -> dict[str, Any]:
@@ -109,6 +118,9 @@ def kps_values(cfg: PlatformConfig, storage_class: str) -> dict[str, Any]:
             "nodeSelector": _system_pool(),
         },
         "kube-state-metrics": {"nodeSelector": _system_pool()},
+        # The operator and the Jobs that set up its admission webhook have selectors of their own, empty by default: left
+        # so, they land on worker nodes, which scale in under them.
+        "prometheusOperator": {"nodeSelector": _system_pool(), "admissionWebhooks": {"patch": {"nodeSelector": _system_pool()}}},
     }
 
 

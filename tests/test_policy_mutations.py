@@ -14,7 +14,7 @@ from components.config import SECRET_KEYS
 from policies.airflow_guard.catalog import BY_NAME
 from policies.airflow_guard.engine import CONFIG_DIR, evaluate, load_config
 from policies.airflow_guard.model import Resource
-from tests.conftest import stack_config
+from tests.conftest import stack_config, variant_config
 from tools.offline import run_stack_config
 from tools.plan import policy_resources
 
@@ -190,18 +190,11 @@ class TestRealStacks:
         """With Slack, PagerDuty, watchdog and alarm webhook credentials set, no secret leaks into values, and nothing fails."""
         assert violated(prod_with_secrets, PROD_POLICY_CONFIG) == {}
 
-    VARIANTS = {
-        "efs-dag-delivery": ("airflow-platform:airflow", {"dagDelivery": "efs"}),
-        "celery-and-kubernetes-executors": ("airflow-platform:airflow", {"executor": "CeleryExecutor,KubernetesExecutor"}),
-        "existing-vpc": ("airflow-platform:network", {"vpcCidr": None, "existingVpcId": "vpc-0123456789abcdef0", "existingPrivateSubnetIds": [
-            "subnet-0123456789abcdef0", "subnet-0123456789abcdef1", "subnet-0123456789abcdef2"]}),
-    }
-
-    @pytest.mark.parametrize("key, changes", VARIANTS.values(), ids=VARIANTS.keys())
-    def test_prod_variants_pass(self, plan_with, key, changes):
-        """The options a platform team may choose (EFS, both executors, its own VPC) keep prod free of violations."""
-        merged = {k: v for k, v in {**stack_config("prod").get(key, {}), **changes}.items() if v is not None}
-        assert violated(policy_resources(plan_with("prod", {key: merged})), PROD_POLICY_CONFIG) == {}
+    @pytest.mark.parametrize("variant", ["prod-efs", "prod-celery-and-kubernetes", "prod-without-pgbouncer", "prod-existing-vpc"])
+    def test_prod_variants_pass(self, variant):
+        """The options a platform team may choose (EFS, both executors, no PgBouncer, its own VPC) keep prod free of violations."""
+        stack, config = variant_config(variant)
+        assert violated(policy_resources(run_stack_config(config, stack)), PROD_POLICY_CONFIG) == {}
 
     def test_dev_has_no_mandatory_violation(self, dev_plan):
         """Dev is advisory: its single-AZ, deletable database is not even reported; its silent alarms are, as advice."""
