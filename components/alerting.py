@@ -41,6 +41,7 @@ class Alert:
     component: str
     summary: str
     description: str
+    threshold_key: str = ""  # the stack key its threshold comes from, if any (for docs/alerts.md)
 
     def rule(self) -> dict[str, Any]:
         return {"alert": self.name, "expr": self.expr, "for": self.duration,
@@ -72,7 +73,8 @@ def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
               "No Airflow DAG processor is heartbeating", "No DAG processor heartbeat for 5 minutes: DAG changes are not picked up."),
         Alert("AirflowSchedulerLoopSlow", f"max(airflow_scheduler_scheduler_loop_duration) > {thresholds.scheduler_loop_seconds * 1000}",
               "10m", "warning", "scheduler", "The scheduler loop is slow",
-              f"A scheduler loop has taken over {thresholds.scheduler_loop_seconds} s for 10 minutes ({{{{ $value | humanize }}}} ms)."),
+              f"A scheduler loop has taken over {thresholds.scheduler_loop_seconds} s for 10 minutes ({{{{ $value | humanize }}}} ms).",
+              "alerting.schedulerLoopSeconds"),
     ]
     capacity = [
         Alert("AirflowNoCeleryWorker",
@@ -88,17 +90,18 @@ def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
               f" and on() count_over_time(sum(airflow_executor_queued_tasks)[{sla}m:1m]) >= {sla})",
               "0m", "warning", "workers", "Tasks wait in the queue longer than the SLA",
               f"Tasks have waited in the queue for over {sla} minutes{{{{ if $labels.dag_id }}}} (DAG {{{{ $labels.dag_id }}}}){{{{ end }}}}: "
-              "the workers do not keep up."),
+              "the workers do not keep up.", "alerting.queuedTaskSlaMinutes"),
     ]
     if minimum > 0:
         capacity.append(Alert(
             "AirflowWorkersBelowMinimum", f"({_available_workers()}) < {minimum}", "15m", "warning", "workers",
             "Fewer Celery workers than the configured minimum",
-            f"Fewer than {minimum} workers have been available for 15 minutes."))
+            f"Fewer than {minimum} workers have been available for 15 minutes.", "airflow.workers.minReplicas"))
     dags = [
         Alert("AirflowDagParseSlow", f"max(airflow_dag_processing_total_parse_time) > {thresholds.dag_parse_seconds}",
               "15m", "warning", "dag-processor", "Parsing all DAG files is slow",
-              f"A full parse has taken over {thresholds.dag_parse_seconds} s for 15 minutes: look for one file that builds many DAGs."),
+              f"A full parse has taken over {thresholds.dag_parse_seconds} s for 15 minutes: look for one file that builds many DAGs.",
+              "alerting.dagParseSeconds"),
         Alert("AirflowDagImportErrors", "max(airflow_dag_processing_import_errors) > 0", "10m", "warning", "dag-processor",
               "DAG files fail to import", "{{ $value }} DAG files have failed to import for 10 minutes."),
         # objinsync exits on any sync error: one restart can be a passing S3 hiccup, two in 15 minutes or a crash loop is not.
@@ -114,7 +117,8 @@ def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
               f'sum by (team) (label_replace(increase(airflow_ti_failures_total[1h]), "team", "$1", "dag_id", "{TEAM_FROM_DAG_ID}"))'
               f" > {thresholds.team_task_failures_per_hour}",
               "0m", "warning", "tasks", "A team's tasks are failing",
-              f"Over {thresholds.team_task_failures_per_hour} task instances of team {{{{ $labels.team }}}} failed in the last hour."),
+              f"Over {thresholds.team_task_failures_per_hour} task instances of team {{{{ $labels.team }}}} failed in the last hour.",
+              "alerting.teamTaskFailuresPerHour"),
     ]
     return {"airflow.health": health, "airflow.capacity": capacity, "airflow.dags": dags, "airflow.teams": teams}
 

@@ -10,9 +10,9 @@ from typing import Any, Callable
 import helm_python as helm
 import pytest
 
-from components.config import PlatformConfig, decode_stack_config, parse
+from components.config import PlatformConfig
 from tools import render, upstream
-from tools.offline import ROOT, Plan, engine_values, read_stack_file, run_stack_config, stack_file
+from tools.offline import ROOT, Plan, read_stack_file, run_stack_config, stack_file, typed_config
 
 # The options a platform team may choose, each as the stack it starts from and the changes to that stack's maps (None
 # removes a key): what the renders, the policies and the whole-program tests cover beside the plain dev and prod stacks.
@@ -29,6 +29,7 @@ VARIANTS: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
 }
 # Fixtures that read upstream charts: a session that uses one checks first that every chart can be found.
 UPSTREAM_FIXTURES = {"rendering", "located_chart", "values_errors"}
+LOCATED = pytest.StashKey[list]()
 
 
 def stack_config(stack: str) -> dict[str, Any]:
@@ -44,11 +45,6 @@ def variant_config(variant: str) -> tuple[str, dict[str, Any]]:
         merged = {**config.get(key, {}), **change}
         config[key] = {k: v for k, v in merged.items() if v is not None}
     return stack, config
-
-
-def typed_config(config: dict[str, Any]) -> PlatformConfig:
-    """The typed config for a stack file's `config:` map, through the same decoding as a real run (secrets included)."""
-    return parse(decode_stack_config(*engine_values(config)))
 
 
 @pytest.fixture(scope="session")
@@ -99,10 +95,19 @@ def pytest_collection_modifyitems(session, config, items):
     that says how to provide it (never a traceback, never a skip)."""
     if any(UPSTREAM_FIXTURES & set(getattr(item, "fixturenames", ())) for item in items):
         try:
-            upstream.all_charts()
+            config.stash[LOCATED] = upstream.all_charts()
             upstream.airflow_metrics()
         except upstream.UpstreamMissing as missing:
             pytest.exit(str(missing), returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Name every chart the renders used that lacks subcharts, so a partial render is never silent."""
+    for located in config.stash.get(LOCATED, []):
+        if located.missing_dependencies:
+            missing = ", ".join(f"{name} {version}" for name, version, _ in located.missing_dependencies)
+            terminalreporter.write_line(f"rendered without subcharts: {located} lacks {missing} (the enabled ones were left out "
+                                        f"of its renders; `{upstream.FETCH_COMMAND}` pulls the published chart, which carries them)")
 
 
 @dataclass

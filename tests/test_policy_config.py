@@ -53,7 +53,7 @@ def test_properties_default_from_the_schema():
 
 REFUSALS = {
     "unknown-policy": ({"rds-multiaz": "mandatory"},
-                       "policy config key 'rds-multiaz' is not a policy of this pack (README.md lists them)."),
+                       "policy config key 'rds-multiaz' is not a policy of this pack (docs/policies.md lists them)."),
     "bad-level": ({"all": "strict"}, "all has enforcement level 'strict'; allowed: advisory, mandatory, remediate, disabled."),
     "unknown-property": ({"rds-multi-az": {"minimumDays": 3}},
                          "rds-multi-az: Additional properties are not allowed ('minimumDays' was unexpected) (its properties: none)."),

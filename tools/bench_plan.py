@@ -2,11 +2,13 @@
 
     python -m tools.bench_plan [--runs N]
 
-Two figures per case, medians of N runs on this machine:
+Figures per case, medians of N runs on this machine:
 - command: `python -m tools.plan --quiet --file ... --policy-config policies/config/prod.json` from process start to exit
-  (what a person waits for, the policy pack's checks included);
-- program: the program run under mocks inside a warm process (what the stack's size costs).
-Targets (issue 2): prod command <= 1.5 s; 50 teams <= 1.5 x the time of the 3 teams of prod.
+  (what a person waits for: the program, the policy pack, the four renders and their validation, the files written);
+- program: the program run under mocks inside a warm process (what the stack's size costs);
+- renders: the four releases rendered by their charts from cold caches (charts loaded and their CRDs parsed again) inside
+  a warm process, and then every object validated.
+Targets: 50 teams <= 1.5 x the command time of the 3 teams of prod (issue 2); the four renders <= 2 s (issue 9).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from tools import render, upstream
 from tools.offline import ROOT, read_stack_file, run_stack_config, stack_file
 
 TEAMS_KEY = "airflow-platform:teams"
@@ -55,6 +58,23 @@ def program_seconds(config: dict, stack: str, runs: int) -> float:
     return statistics.median(samples)
 
 
+def render_seconds(config: dict, stack: str, runs: int) -> tuple[float, float]:
+    """Medians of rendering the plan's releases from cold caches, and of validating what they render."""
+    plan = run_stack_config(config, stack)
+    renders, validations = [], []
+    for _ in range(runs):
+        for cache in (render._crds, render._load, upstream.locate_chart):
+            cache.cache_clear()
+        gc.collect()
+        start = time.perf_counter()
+        rendered = render.render_plan(plan)
+        middle = time.perf_counter()
+        render.validate(plan, rendered)
+        renders.append(middle - start)
+        validations.append(time.perf_counter() - middle)
+    return statistics.median(renders), statistics.median(validations)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -70,6 +90,7 @@ def main() -> int:
             plan = run_stack_config(config, path.stem.removeprefix("Pulumi."))
             results[label] = (len(plan.resources), command_seconds(path, runs), program_seconds(config, "bench", runs))
 
+    renders, validation = render_seconds(prod, "bench", runs)
     print(f"offline plan, median of {runs} runs, {sys.platform}, python {sys.version.split()[0]}")
     print(f"{'case':<22}{'resources':>10}{'command s':>12}{'program s':>12}")
     for label, (count, command, program) in results.items():
@@ -77,8 +98,9 @@ def main() -> int:
     (_, base_command, base_program), (_, many_command, many_program) = results.values()
     command_ratio, program_ratio = many_command / base_command, many_program / base_program
     print(f"50 teams / 3 teams: command {command_ratio:.2f}x, program {program_ratio:.2f}x")
-    met = base_command <= 1.5 and command_ratio <= 1.5
-    print(f"targets (prod command <= 1.5 s, 50 teams <= 1.5x): {'met' if met else 'MISSED'}")
+    print(f"prod's 4 releases: rendered {renders:.3f} s, every object validated {validation:.3f} s")
+    met = command_ratio <= 1.5 and renders <= 2.0
+    print(f"targets (50 teams <= 1.5x the command, the renders <= 2 s): {'met' if met else 'MISSED'}")
     return 0 if met else 1
 
 

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 import helm_python as helm
 
 from components.charts import CHARTS, PinnedChart, is_oci
-from components.config import ConfigError, decode_stack_config, parse
+from components.config import ConfigError
 from components.config_fields import LOOPBACK_HOSTS
-from tools.offline import StackFileError, engine_values, read_stack_file, refusal, stack_file
+from tools.offline import StackFileError, read_stack_file, refusal, stack_file, typed_config
 from tools.upstream import CACHE, UpstreamMissing, sha256
 
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     path = options.file or stack_file(options.stack)
     try:
-        config = parse(decode_stack_config(*engine_values(read_stack_file(path))))
+        config = typed_config(read_stack_file(path))
     except (StackFileError, ConfigError) as error:
         print(refusal(path, error), file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
-"""The README's configuration reference, generated from the config models so it cannot drift from them.
+"""docs/configuration.md's reference table, generated from the config models so it cannot drift from them.
 
     python -m tools.config_reference          # print the table
-    python -m tools.config_reference --write  # replace the table in README.md
+    python -m tools.config_reference --write  # replace the table in docs/configuration.md
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from components.config import PROJECT, REGION_KEY, PlatformConfig, unwrap
-from tools import readme_sections as sections
-from tools.readme_sections import replace_section
+from tools.doc_sections import DOCS, Section, cell, main
 
 
 def _bounds(field: FieldInfo) -> str:
@@ -58,11 +57,6 @@ def _default(field: FieldInfo) -> str:
     return "**required**"
 
 
-def _text(description: str | None) -> str:
-    # Markdown would take <name> for an HTML tag and hide it.
-    return (description or "").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
-
-
 def _rows(model: type[BaseModel], prefix: str) -> list[str]:
     rows, nested = [], []
     for name, field in model.model_fields.items():
@@ -74,10 +68,10 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
             item if isinstance(item, type) and issubclass(item, BaseModel) else None)
         if target is not None:
             kind = "list of maps" if item is not None else "map"
-            rows.append(f"| `{full}` | {kind} | {_default(field)} | {_text(field.description)} |")
+            rows.append(f"| `{full}` | {kind} | {_default(field)} | {cell(field.description)} |")
             nested.append((target, f"{full}[]" if item is not None else full))
         else:
-            rows.append(f"| `{full}` | {_type(field.annotation, field)} | {_default(field)} | {_text(field.description)} |")
+            rows.append(f"| `{full}` | {_type(field.annotation, field)} | {_default(field)} | {cell(field.description)} |")
     for target, path in nested:
         rows.extend(_rows(target, path))
     return rows
@@ -90,9 +84,7 @@ def table() -> str:
     return "\n".join(header + region + [r for r in rows if r not in region])
 
 
-def readme_with_table(text: str) -> str:
-    return replace_section(text, "config-reference", table())
-
+SECTION = Section(DOCS / "configuration.md", "config-reference", table)
 
 if __name__ == "__main__":
-    sys.exit(sections.main(sys.argv[1:], "config-reference", table))
+    sys.exit(main(sys.argv[1:], SECTION))

@@ -25,7 +25,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.mocks import MockMonitor
 
-from components.config import PROJECT, REGION_KEY, SECRET_KEYS as SECRET_EXAMPLES
+from components.config import PROJECT, REGION_KEY, SECRET_KEYS as SECRET_EXAMPLES, PlatformConfig, decode_stack_config, parse
 from tools.mocks import PlatformMocks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,6 +262,11 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
         raise StackFileError(f"{path.name} must be a map with a `config:` map of keys to values, as `pulumi config set` writes it.")
     return document.get("config") or {}
+
+
+def typed_config(config: dict[str, Any]) -> PlatformConfig:
+    """The typed config of a stack file's `config:` map, decoded as a real run decodes it (secrets as placeholders)."""
+    return parse(decode_stack_config(*engine_values(config)))
 
 
 def run_stack_config(config: dict[str, Any], stack: str, mocks: PlatformMocks | None = None) -> Plan:

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 from components import capacity
-from components.config import ConfigError, PlatformConfig, decode_stack_config, parse
+from components.config import ConfigError, PlatformConfig
 from policies.airflow_guard import model as guard
 from policies.airflow_guard.catalog import POLICIES
 from policies.airflow_guard.engine import PolicyConfigError, Violation, evaluate, load_config, stack_config
 from tools import render as renders
-from tools.offline import (ROOT, Plan, Resource, StackFileError, engine_values, read_stack_file, refusal, run_stack_config,
-                           stack_file)
+from tools.offline import (ROOT, Plan, Resource, StackFileError, read_stack_file, refusal, run_stack_config, stack_file,
+                           typed_config)
 from tools.upstream import FETCH_COMMAND, UpstreamMissing
 
 BUILD = ROOT / "build"
@@ -324,8 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"manifests: {error}", file=sys.stderr)
         return 2
     program_errors = renders.validate(plan, rendered)
-    values, secret_keys = engine_values(config)
-    text = render(plan, parse(decode_stack_config(values, secret_keys)))
+    text = render(plan, typed_config(config))
     print(text.splitlines()[0] if options.quiet else text)
     written = write(plan)
     print(f"\nfull resource list: {_shown(written)}")

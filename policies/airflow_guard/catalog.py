@@ -1,4 +1,4 @@
-"""Every policy of the pack, in the order they are reported (and listed in the README)."""
+"""Every policy of the pack, in the order they are reported (and listed in docs/policies.md)."""
 
 from __future__ import annotations
 

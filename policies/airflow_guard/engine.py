@@ -70,7 +70,7 @@ def settings(config: Mapping[str, Any], policies: Iterable[Policy] = POLICIES) -
     names = {p.name for p in policies}
     for key in config:
         if key != "all" and key not in names:
-            raise PolicyConfigError(f"policy config key {key!r} is not a policy of this pack (README.md lists them).")
+            raise PolicyConfigError(f"policy config key {key!r} is not a policy of this pack (docs/policies.md lists them).")
     everyone = _level(config.get("all"), "all")
     result = {}
     for policy in policies:
