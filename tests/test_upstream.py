@@ -54,14 +54,14 @@ def places(tmp_path, monkeypatch):
     upstream.locate_chart.cache_clear()
 
 
-def test_shared_charts_are_found_by_default(monkeypatch):
-    """Without $AIRFLOW_PLATFORM_CHARTS, every pinned chart is found in ../shared/charts beside the repository."""
-    monkeypatch.delenv(upstream.CHARTS_ENV, raising=False)
-    upstream.locate_chart.cache_clear()
-    try:
-        assert {name: upstream.locate_chart(name).origin for name in CHARTS} == {name: "../shared/charts" for name in CHARTS}
-    finally:
-        upstream.locate_chart.cache_clear()
+def test_shared_comes_before_the_cache(places):
+    """With nothing in the explicit directory, ../shared/charts is taken before the cache."""
+    _, shared, cache = places
+    demo_tree(shared, with_child=True)
+    archive = Path(helm.package(demo_tree(cache.parent / "build", with_child=True), destination=cache))
+    upstream.CHARTS["demo"] = PinnedChart("demo", "1.0.0", DEMO.repository, upstream.sha256(archive), DEMO.digest_source)
+    assert [c.origin for c in upstream.candidates(upstream.CHARTS["demo"])] == [str(shared), str(cache)]
+    assert upstream.locate_chart("demo").path == shared / "demo-1.0.0"
 
 
 def test_explicit_directory_comes_first(places):
