@@ -82,6 +82,8 @@ BREAKAGES = {
                                    "ScaledObject airflow-worker: spec: Additional properties are not allowed ('maxReplicas' was unexpected)"),
     "string-scaledobject-bound": (("airflow", "ScaledObject", "airflow-worker"), ("spec", "maxReplicaCount"), "20",
                                   "ScaledObject airflow-worker: spec.maxReplicaCount: '20' is not of type 'integer'"),
+    "scaledobject-minimum-above-maximum": (("airflow", "ScaledObject", "airflow-worker"), ("spec", "minReplicaCount"), 30,
+                                           "ScaledObject airflow-worker: spec: minReplicaCount must be less than or equal to maxReplicaCount"),
     "unknown-servicemonitor-field": (("otel-collector", "ServiceMonitor", "otel-collector"), ("spec", "endpoints", 0, "every"), "30s",
                                      "ServiceMonitor monitoring/otel-collector: spec.endpoints.0: Additional properties are not allowed "
                                      "('every' was unexpected)"),
@@ -92,7 +94,8 @@ BREAKAGES = {
 
 @pytest.mark.parametrize("where, path, value, error", BREAKAGES.values(), ids=BREAKAGES.keys())
 def test_validation_refuses_what_the_api_server_refuses(rendering, where, path, value, error):
-    """A rendered object broken in one place is refused in one line naming the object, the field and the reason."""
+    """A rendered object broken in one place is refused in one line naming the object, the field and the reason (a CRD's
+    CEL rule with its own message)."""
     prod = rendering("prod")
     release, kind, name = where
     schemas = _schemas(prod)

@@ -1,8 +1,9 @@
 """Validate Kubernetes objects as the API server would take them: built-in kinds against the Kubernetes OpenAPI schemas of
 the cluster's version (from the pinned `kubernetes-validate` package, its strict variant: an unknown field is an error),
-custom resources against the openAPIV3Schema of the CRDs the platform's charts ship, made strict the same way.
+custom resources against the openAPIV3Schema of the CRDs the platform's charts ship, made strict the same way, and the
+CRDs' CEL rules (`x-kubernetes-validations`, evaluated by cel-python) as they apply when an object is created.
 
-Not checked here: CEL rules (`x-kubernetes-validations`) and what admission webhooks or controllers refuse.
+Not checked here: what admission webhooks or controllers refuse.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import functools
 import json
 from typing import Any, Iterable
 
+import celpy
 import importlib_resources
 import jsonschema
 import referencing
@@ -59,6 +61,40 @@ def _strict(schema: Any, root: bool = False) -> Any:
         out["properties"].setdefault("kind", {"type": "string"})
         out["additionalProperties"] = False
     return out
+
+
+_CEL = celpy.Environment()
+
+
+@functools.lru_cache(maxsize=None)
+def _rule(expression: str):
+    try:
+        return _CEL.program(_CEL.compile(expression))
+    except Exception as error:  # cel-python raises its own error types for each stage
+        raise ValueError(f"a CRD rule uses CEL this check cannot evaluate ({expression!r}): {error}") from None
+
+
+def _cel_errors(schema: dict, value: Any, path: str = "") -> list[str]:
+    """Every CEL rule of the schema tree that `value` breaks, as the API server reports them (the rule's message). Transition
+    rules, which read oldSelf, apply only to an update and are not rules an install can break."""
+    if value is None or not isinstance(schema, dict):
+        return []
+    errors = []
+    for validation in schema.get("x-kubernetes-validations", []):
+        if "oldSelf" in validation["rule"]:
+            continue
+        result = _rule(validation["rule"]).evaluate({"self": celpy.json_to_cel(value)})
+        if result is not True and not (isinstance(result, celpy.celtypes.BoolType) and bool(result)):
+            errors.append(f"{path or '(object)'}: {validation.get('message') or 'failed rule: ' + validation['rule']}")
+    if isinstance(value, dict):
+        properties, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        for key, item in value.items():
+            child = properties.get(key, extra if isinstance(extra, dict) else None)
+            errors += _cel_errors(child, item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            errors += _cel_errors(schema.get("items"), item, f"{path}.{index}" if path else str(index))
+    return errors
 
 
 def crd_schemas(crds: Iterable[dict]) -> dict[tuple[str, str], dict]:
@@ -111,7 +147,12 @@ class Schemas:
             return [f"{describe(obj)}: no schema for {obj['apiVersion']} {obj['kind']} in Kubernetes {self.kubernetes_version} "
                     "or the CRDs the platform installs"]
         try:
-            return [f"{describe(obj)}: {'.'.join(map(str, e.absolute_path)) or '(object)'}: {e.message}"
-                    for e in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))]
+            errors = [f"{describe(obj)}: {'.'.join(map(str, e.absolute_path)) or '(object)'}: {e.message}"
+                      for e in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))]
         except referencing.exceptions.Unresolvable as error:  # a broken schema, not a broken object
             raise ValueError(f"the schema of {obj['apiVersion']} {obj['kind']} does not resolve: {error}") from None
+        custom = self._custom.get((obj["apiVersion"], obj["kind"]))
+        # The API server evaluates CEL rules only on an object its structural schema accepts.
+        if custom is not None and not errors:
+            errors = [f"{describe(obj)}: {error}" for error in _cel_errors(custom, obj)]
+        return errors
