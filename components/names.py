@@ -19,5 +19,7 @@ AIRFLOW_RELEASE = "airflow"
 # The chart names each component's service account <release>-<component>.
 SERVICE_ACCOUNTS = {"scheduler": "airflow-scheduler", "dagProcessor": "airflow-dag-processor", "triggerer": "airflow-triggerer",
                     "workers": "airflow-worker", "apiServer": "airflow-api-server"}
-# The components that read DAG files.
-DAG_READERS = ("scheduler", "dagProcessor", "triggerer", "workers")
+# The components that load DAG files: the DAG processor parses them, workers run their tasks, the triggerer imports their
+# triggers. Airflow 3's scheduler reads serialized DAGs from the database (DBDagBag) and runs no DAG code, so the chart
+# mounts no DAG folder into it beside a standalone DAG processor, and neither does the platform.
+DAG_READERS = ("dagProcessor", "triggerer", "workers")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import configparser
 from typing import Any
 
-# The Deployments of the Airflow release that read DAG files, by the chart's component names.
-DAG_READING = {"scheduler": "airflow-scheduler", "dagProcessor": "airflow-dag-processor", "triggerer": "airflow-triggerer",
-               "workers": "airflow-worker"}
+# The Deployments of the Airflow release that load DAG files, by the chart's component names.
+DAG_READING = {"dagProcessor": "airflow-dag-processor", "triggerer": "airflow-triggerer", "workers": "airflow-worker"}
 
 
 def pod(workload: dict) -> dict:
@@ -34,3 +34,10 @@ def selects(selector: dict, labels: dict) -> bool:
     """Whether a label selector (matchLabels only, as the charts write them) selects pods with these labels."""
     assert set(selector) <= {"matchLabels"}, selector
     return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def airflow_cfg(result) -> configparser.ConfigParser:
+    """The airflow.cfg the Airflow release renders into its ConfigMap, which every Airflow container mounts."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(result.releases["airflow"].named("ConfigMap", "airflow-config")["data"]["airflow.cfg"])
+    return parser

@@ -59,7 +59,8 @@ class TestReleases:
         assert values["config"]["logging"]["remote_base_log_folder"] == f"s3://{bucket}/logs"
         assert values["workers"]["extraContainers"][0]["args"][-2] == f"s3://{bucket}/teams"
         assert values["workers"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"] == prod_plan.outputs["airflowRoleArns"]["workers"]
-        assert values["scheduler"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"] == prod_plan.outputs["dagReaderRoleArn"]
+        # The scheduler loads no DAG file and calls no AWS API: its account has no role at all.
+        assert "serviceAccount" not in values["scheduler"]
 
     def test_releases_use_the_cluster_provider(self, prod_plan):
         """Both releases and every Kubernetes object go to the cluster through its provider."""

@@ -114,8 +114,8 @@ class TestReaderRole:
         [trust] = json.loads(prod_plan.named("airflow-prod-dags-reader").inputs["assumeRolePolicy"])["Statement"]
         host = prod_plan.named("airflow-prod-cluster-oidc").inputs["url"].removeprefix("https://")
         assert trust["Condition"]["StringEquals"][f"{host}:sub"] == [
-            "system:serviceaccount:airflow:airflow-scheduler", "system:serviceaccount:airflow:airflow-dag-processor",
-            "system:serviceaccount:airflow:airflow-triggerer", "system:serviceaccount:airflow:airflow-worker"]
+            "system:serviceaccount:airflow:airflow-dag-processor", "system:serviceaccount:airflow:airflow-triggerer",
+            "system:serviceaccount:airflow:airflow-worker"]
         assert trust["Principal"] == {"Federated": prod_plan.outputs["oidcProviderArn"]}
 
     def test_permissions_are_read_only(self, prod_plan):

@@ -12,7 +12,7 @@ from tools.offline import Plan, run_stack_config
 COMPONENT = "airflow-platform:index:DagVolume"
 VOLUME = "airflow-prod-airflow-dag-volume"
 EFS_STATE = "aws:efs/"
-DAG_COMPONENTS = ["workers", "scheduler", "triggerer", "dagProcessor"]
+DAG_COMPONENTS = ["workers", "triggerer", "dagProcessor"]
 
 
 def efs_changes() -> dict:
@@ -55,7 +55,7 @@ class TestDisabledByDefault:
         assert plan.of_type("kubernetes:core/v1:PersistentVolumeClaim") == []
         values = chart_values(plan)
         assert "dags" not in values
-        assert [values[c]["extraContainers"][0]["name"] for c in DAG_COMPONENTS] == ["dags-sync"] * 4
+        assert [values[c]["extraContainers"][0]["name"] for c in DAG_COMPONENTS] == ["dags-sync"] * 3
 
     def test_reader_trust_has_no_writer_by_default(self, prod_plan):
         """Without the option, the DAG reader role does not trust the writer's service account."""
@@ -176,9 +176,8 @@ class TestWriter:
     def test_reader_role_trusts_the_writer_too(self, plan):
         """The DAG reader role adds the writer's account to the DAG readers, which still sync the shared modules."""
         assert trust_subjects(plan, "airflow-prod-dags-reader") == [
-            "system:serviceaccount:airflow:airflow-scheduler", "system:serviceaccount:airflow:airflow-dag-processor",
-            "system:serviceaccount:airflow:airflow-triggerer", "system:serviceaccount:airflow:airflow-worker",
-            "system:serviceaccount:airflow:airflow-dags-sync"]
+            "system:serviceaccount:airflow:airflow-dag-processor", "system:serviceaccount:airflow:airflow-triggerer",
+            "system:serviceaccount:airflow:airflow-worker", "system:serviceaccount:airflow:airflow-dags-sync"]
 
 
 class TestCsiDriver:

@@ -160,7 +160,7 @@ MUTATIONS: dict[str, tuple[Change, str]] = {
         "airflow_platform_celery.py": p["data"]["airflow_platform_celery.py"].replace('"worker_max_memory_per_child"', '"worker_prefetch_multiplier"')})),
         "airflow-celery-worker-recycling"),
     "default-grace-period": (values(lambda v: v["workers"].pop("terminationGracePeriodSeconds")), "airflow-worker-grace-period"),
-    "scheduler-without-sync-init": (values(lambda v: v["scheduler"].pop("extraInitContainers")), "airflow-dag-sync"),
+    "dag-processor-without-sync-init": (values(lambda v: v["dagProcessor"].pop("extraInitContainers")), "airflow-dag-sync"),
     "db-cleanup-off": (values(lambda v: v["databaseCleanup"].update(enabled=False)), "airflow-db-cleanup"),
     "workers-disruptable": (values(lambda v: v["workers"]["podAnnotations"].pop("karpenter.sh/do-not-disrupt")), "airflow-workers-not-disrupted"),
     "statsd-back-on": (values(lambda v: v["statsd"].update(enabled=True)), "airflow-statsd-off-with-otel"),

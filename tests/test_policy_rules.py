@@ -108,7 +108,7 @@ def airflow_values(**changes: Any) -> dict[str, Any]:
         "config": {"celery": {"celery_config_options": "airflow_platform_celery.CELERY_CONFIG"},
                    "metrics": {"otel_on": "True", "statsd_on": "False"}},
         "volumes": [{"name": "celery-config", "configMap": {"name": "celery-config"}}],
-        "scheduler": sync,
+        "dagProcessor": sync,
         "workers": {**sync, "keda": {"enabled": True, "minReplicaCount": 1, "maxReplicaCount": 10, "usePgbouncer": False},
                     "terminationGracePeriodSeconds": 5400, "safeToEvict": False,
                     "podAnnotations": {"karpenter.sh/do-not-disrupt": "true", "airflow-platform/longest-task-minutes": "60"}},
@@ -332,9 +332,9 @@ CASES: dict[str, tuple[list[Resource], list[Resource], list[str]]] = {
         ["release airflow gives workers 600 s to stop, less than 1.5 × the 60-minute longest task (5400 s)"]),
     "airflow-dag-sync": (
         airflow(airflow_values()),
-        airflow(airflow_values(scheduler={}, workers=workers(extraContainers=[{**OBJINSYNC, "args": ["pull", "s3://dags/shared", "/opt/airflow/plugins"]}]))),
-        ["scheduler pods have no objinsync init container: a new pod would start without DAGs",
-         "scheduler pods have no objinsync sidecar: their DAGs would never change after start",
+        airflow(airflow_values(dagProcessor={}, workers=workers(extraContainers=[{**OBJINSYNC, "args": ["pull", "s3://dags/shared", "/opt/airflow/plugins"]}]))),
+        ["dagProcessor pods have no objinsync init container: a new pod would start without DAGs",
+         "dagProcessor pods have no objinsync sidecar: their DAGs would never change after start",
          "workers pods sync nothing into /opt/airflow/dags"]),
     "airflow-db-cleanup": (
         airflow(airflow_values()), airflow(airflow_values(databaseCleanup={"enabled": False})),

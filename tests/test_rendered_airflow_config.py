@@ -3,18 +3,11 @@ Jobs around it: migrations and the admin user as plain Jobs, and the metadata DB
 
 from __future__ import annotations
 
-import configparser
 import json
 
 import pytest
 
-from tests.rendered import container, env, pod
-
-
-def airflow_cfg(result) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(result.releases["airflow"].named("ConfigMap", "airflow-config")["data"]["airflow.cfg"])
-    return parser
+from tests.rendered import airflow_cfg, container, env, pod
 
 
 @pytest.mark.parametrize("variant, concurrency, parallelism", [("dev", "4", "32"), ("prod", "8", "256")])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.rendered import DAG_READING, container, env, names, pod
+from tests.rendered import DAG_READING, airflow_cfg, container, env, names, pod
 
 EXCLUDES = ["--exclude", "**/__pycache__/**", "--exclude", "**/.dagtool-manifest.json"]
 
@@ -80,9 +80,14 @@ def test_efs_option_mounts_the_shared_claim(rendering, component):
     assert mounts["/opt/airflow/dags"] == "dags"
 
 
-def test_efs_scheduler_mounts_no_dag_folder(rendering):
-    """Airflow 3's scheduler reads DAGs from the database (DBDagBag), so with a standalone DAG processor the chart mounts the
-    claim into it only for LocalExecutor: it keeps just the shared modules."""
-    scheduler = rendering("prod-efs").releases["airflow"].named("Deployment", "airflow-scheduler")
-    assert [v["name"] for v in pod(scheduler)["spec"]["volumes"] if "persistentVolumeClaim" in v] == []
-    assert "/opt/airflow/dags" not in [m["mountPath"] for m in pod(scheduler)["spec"]["containers"][0]["volumeMounts"]]
+@pytest.mark.parametrize("variant", ["prod", "prod-efs"])
+def test_scheduler_loads_no_dags(rendering, variant):
+    """Airflow 3's scheduler reads serialized DAGs from the database (DBDagBag), so, as the chart does beside a standalone DAG
+    processor, it gets no DAG folder, no sync, and no AWS role at all."""
+    result = rendering(variant)
+    scheduler = result.releases["airflow"].named("Deployment", "airflow-scheduler")
+    assert (names(scheduler, init=True), names(scheduler)) == (["wait-for-airflow-migrations"], ["scheduler", "scheduler-log-groomer"])
+    assert "/opt/airflow/dags" not in [m["mountPath"] for m in container(scheduler, "scheduler")["volumeMounts"]]
+    assert result.releases["airflow"].named("ServiceAccount", "airflow-scheduler")["metadata"].get("annotations") is None
+    assert airflow_cfg(result)["scheduler"]["standalone_dag_processor"] == "True"
+

@@ -5,13 +5,12 @@ them, and the program's alert rules selected by that Prometheus."""
 from __future__ import annotations
 
 import base64
-import configparser
 
 import pytest
 import yaml
 
 from components import alerting
-from tests.rendered import pod, selects
+from tests.rendered import airflow_cfg, pod, selects
 
 
 def collector_config(result) -> dict:
@@ -44,12 +43,6 @@ def test_collector_listens_where_airflow_sends(rendering):
     assert selects({"matchLabels": service["spec"]["selector"]}, pod(deployment)["metadata"]["labels"])
     container_ports = {p["containerPort"] for p in pod(deployment)["spec"]["containers"][0]["ports"]}
     assert port["targetPort"] in container_ports and container_ports == {4318, 8889}
-
-
-def airflow_cfg(result) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(result.releases["airflow"].named("ConfigMap", "airflow-config")["data"]["airflow.cfg"])
-    return parser
 
 
 def test_prometheus_scrapes_the_collector(rendering):

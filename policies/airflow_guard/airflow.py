@@ -138,11 +138,11 @@ def _destination(container: Any) -> Optional[str]:
 
 
 @airflow_policy("airflow-dag-sync", severity="high",
-                description="The scheduler and workers sync DAGs with objinsync: an init container and a sidecar.",
+                description="The DAG processor and workers sync DAGs with objinsync: an init container and a sidecar.",
                 remediation="Keep dagSync on (AirflowValues adds objinsync 'pull --once' as an init container and 'pull' as a "
                             "sidecar to each DAG reader), or deliver DAGs on a shared volume (dags.persistence with an "
                             "existingClaim) and keep the objinsync pair for the shared prefix.",
-                config_schema={"components": {"type": "array", "items": {"type": "string"}, "default": ["scheduler", "workers"],
+                config_schema={"components": {"type": "array", "items": {"type": "string"}, "default": ["dagProcessor", "workers"],
                                               "description": "The chart components that must run objinsync."}})
 def dag_sync(release: Resource, v: Mapping[str, Any], _: Optional[Stack], config: Mapping[str, Any]) -> Iterable[str]:
     dags_folder = path(v, "config.core.dags_folder", DEFAULT_DAGS_FOLDER)
