@@ -149,3 +149,10 @@ def test_stack_file_values_reach_the_program_as_the_cli_passes_them():
     values, secret_keys = engine_values({"a:n": 3, "a:b": True, "a:m": {"k": [1]}, "a:s": {"secure": "v1:abc"}})
     assert values == {"a:n": "3", "a:b": "true", "a:m": '{"k": [1]}', "a:s": SECRET_PLACEHOLDER}
     assert secret_keys == ["a:s"]
+
+
+def test_release_from_an_oci_mirror_is_shown_by_its_reference(plan_with):
+    """A chart from an OCI registry is named by its full reference, with no Helm repository beside it."""
+    registry = "oci://123456789012.dkr.ecr.eu-west-1.amazonaws.com/helm-charts"
+    text = plan_cli.render(plan_with("dev", {"airflow-platform:chartRepositories": {"keda": registry}}))
+    assert f"      chart {registry}/keda 2.20.2 into namespace keda" in text.splitlines()
