@@ -63,8 +63,6 @@ def show(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (str, bool, int, float, type(None))) else repr(value)
 
 
-
-
 def matching(pattern: str, requirement: str) -> AfterValidator:
     """A string check whose error is our sentence (`requirement`), not a regular expression."""
     regex = re.compile(pattern)

@@ -158,6 +158,20 @@ class TestIncompleteRender:
                                       "which has no condition to leave it out by")
 
 
+def test_render_sees_the_clusters_version_and_apis(places):
+    """The engine gets the cluster's Kubernetes version and the CRD APIs the platform installs, as Helm gets them from a
+    live cluster: a template that asks sees them."""
+    tree = write_chart(places[0] / "demo-1.0.0", "demo", "1.0.0")
+    (tree / "templates" / "configmap.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: capabilities\ndata:\n"
+        "  version: {{ .Capabilities.KubeVersion.Version | quote }}\n"
+        "  monitoring: {{ .Capabilities.APIVersions.Has \"monitoring.coreos.com/v1\" | quote }}\n"
+        "  autoscaler: {{ .Capabilities.APIVersions.Has \"autoscaling.k8s.io/v1\" | quote }}\n")
+    inputs = {"chart": "demo", "version": "1.0.0", "name": "demo", "namespace": "demo", "values": {}}
+    [config_map] = render.render_release(inputs, "1.33", ["monitoring.coreos.com/v1"]).objects
+    assert config_map["data"] == {"version": "v1.33.0", "monitoring": "true", "autoscaler": "false"}
+
+
 @pytest.fixture(scope="module")
 def fresh_clone(tmp_path_factory) -> Path:
     """The repository's tracked and new files copied where nothing lies beside them (no ../shared)."""
