@@ -34,8 +34,10 @@ class ChartRefused(UpstreamMissing):
 
 
 def _plain_http(repository: str) -> bool:
-    host = urlsplit(repository.replace("oci://", "http://", 1)).hostname or ""
-    return repository.startswith("http://") or (is_oci(repository) and (host in LOOPBACK_HOSTS or f"[{host}]" in LOOPBACK_HOSTS))
+    """Whether to speak plain HTTP: to an http:// repository, which the config allows only on loopback, and to an oci://
+    registry on loopback (a local registry has no certificate)."""
+    parts = urlsplit(repository)
+    return parts.scheme == "http" or (parts.scheme == "oci" and parts.netloc.rsplit(":", 1)[0] in LOOPBACK_HOSTS)
 
 
 def pull(chart: PinnedChart, repository: str, cache: Path, digest: Optional[str] = None) -> Path:
