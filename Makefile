@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make plan   set up .venv and print the offline plan of the dev stack (STACK=prod for another)
-#   make test   set up .venv with the test tools (and promtool/amtool from Debian), run every test
+#   make test   set up .venv with the test tools (promtool/amtool, PostgreSQL and Redis from Debian, the end-to-end
+#               suite's Airflow in .venv-airflow), run every test
 # and, on a machine without ../shared/charts beside the repository:
 #   make charts pull the pinned charts from the stack's chartRepositories into .cache/charts, digests checked
 PYTHON ?= python3
@@ -8,9 +9,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # dagtool's own environment, as a team's CI installs it: Airflow 3.1.7 pinned, so `dagtool check` loads DAGs for real.
 DAGTOOL_VENV := .venv-dagtool
+# The end-to-end suite's Airflow (tests/e2e): Airflow 3.1.7 and the providers the platform's image carries, every package pinned.
+AIRFLOW_VENV := .venv-airflow
 STACK ?= dev
 
-.PHONY: plan test charts bench bench-publish clean alert-tools node
+.PHONY: plan test charts bench bench-publish clean alert-tools e2e-services node
 
 plan: $(VENV)/.requirements
 	$(PY) -m tools.plan $(STACK)
@@ -18,7 +21,7 @@ plan: $(VENV)/.requirements
 charts: $(VENV)/.requirements
 	$(PY) -m tools.charts $(STACK)
 
-test: $(VENV)/.requirements-test $(DAGTOOL_VENV)/.installed alert-tools node_modules/.installed
+test: $(VENV)/.requirements-test $(DAGTOOL_VENV)/.installed $(AIRFLOW_VENV)/.installed alert-tools e2e-services node_modules/.installed
 	$(PY) -m pytest
 
 # promtool and amtool, which the alerting tests run for real (Debian's prometheus and prometheus-alertmanager).
@@ -28,6 +31,16 @@ alert-tools:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
 	  else \
 	    echo "promtool and amtool are missing; install them with: sudo apt-get install prometheus prometheus-alertmanager" >&2; exit 1; \
+	  fi; \
+	fi
+
+# PostgreSQL and Redis, which the end-to-end suite starts on 127.0.0.1 (Debian's postgresql and redis-server).
+e2e-services:
+	@if ! [ -x /usr/lib/postgresql/15/bin/postgres ] || ! command -v redis-server >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql redis-server >/dev/null; \
+	  else \
+	    echo "PostgreSQL 15 or Redis is missing; install them with: sudo apt-get install postgresql redis-server" >&2; exit 1; \
 	  fi; \
 	fi
 
@@ -69,5 +82,11 @@ $(DAGTOOL_VENV)/.installed: dagtool/requirements-check.txt dagtool/pyproject.tom
 	$(DAGTOOL_VENV)/bin/python -m pip install --quiet -r dagtool/requirements-check.txt -e ./dagtool
 	touch $@
 
+$(AIRFLOW_VENV)/.installed: requirements-e2e.txt
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -r requirements-e2e.txt
+	touch $@
+
 clean:
-	rm -rf $(VENV) $(DAGTOOL_VENV) build .cache .pytest_cache node_modules policies/venv
+	rm -rf $(VENV) $(DAGTOOL_VENV) $(AIRFLOW_VENV) build .cache .pytest_cache node_modules policies/venv

@@ -22,6 +22,7 @@ from components.config import PlatformConfig
 from components.dag_volume import DagVolume, DagVolumeArgs
 from components.metadata_db import DATABASE_NAME, MASTER_USERNAME, PORT as DB_PORT
 from components.names import AIRFLOW_NAMESPACE as NAMESPACE, AIRFLOW_RELEASE as RELEASE, POOL_LABEL
+from components.task_metrics import TaskMetrics, TaskMetricsArgs
 from components.task_pods import POD_SECURITY_LABELS
 
 PGBOUNCER_PORT = 6543
@@ -133,6 +134,9 @@ class Airflow(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=dependencies),
         )
         self._team_roles(args)
+        # After the release: the exporter reads tables the migration creates.
+        TaskMetrics(f"{name}-task-metrics", TaskMetricsArgs(cfg, self.namespace),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]))
         self.register_outputs({"namespace": self.namespace, "status": self.release.status})
 
     def _team_roles(self, args: AirflowArgs) -> None:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from components import celery_config
+from components import celery_config, process_identity
 from components.config import DagSyncConfig, PlatformConfig
 from components.names import (AIRFLOW_RELEASE, DAG_READERS, LOGS_PREFIX, POOL_LABEL, PUBLISH_MANIFEST, SHARED_PREFIX,
                               TEAMS_PREFIX)
@@ -29,6 +29,7 @@ DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 # The longest task, declared on the workers: the policy pack checks the grace period against it (values are its contract).
 LONGEST_TASK_ANNOTATION = "airflow-platform/longest-task-minutes"
 ADMIN_PASSWORD_ENV = "AIRFLOW_PLATFORM_ADMIN_PASSWORD"
+REMOTE_LOG_CONNECTION = "aws_default"
 # The chart's `component` label of each component's pods.
 COMPONENT_LABELS = {"scheduler": "scheduler", "apiServer": "api-server", "workers": "worker", "triggerer": "triggerer",
                     "dagProcessor": "dag-processor"}
@@ -213,11 +214,14 @@ def _config(cfg: PlatformConfig, wiring: Wiring) -> dict[str, dict[str, Any]]:
         "celery": {"worker_concurrency": airflow.workers.concurrency, "celery_config_options": celery_config.IMPORT_PATH},
         "database": {"sql_alchemy_pool_size": airflow.sql_alchemy_pool_size, "sql_alchemy_max_overflow": airflow.sql_alchemy_max_overflow},
         "api": {"workers": airflow.api_server_workers},
+        # Airflow requeues a task queued this long (default 600 s) and clears its queue time, which would keep every wait
+        # under the queued-task SLA: it may requeue only after the alert had its chance.
+        "scheduler": {"task_queued_timeout": (cfg.alerting.queued_task_sla_minutes + 10) * 60},
         "metrics": airflow_metrics_config(cfg),
         "logging": {
             "remote_logging": "True",
             "remote_base_log_folder": f"s3://{wiring.dag_bucket}/{LOGS_PREFIX}",
-            "remote_log_conn_id": "aws_default",
+            "remote_log_conn_id": REMOTE_LOG_CONNECTION,
             "delete_local_logs": "True",
         },
         "secrets": {
@@ -258,7 +262,12 @@ def airflow_values(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
         "apiSecretKeySecretName": SECRETS.api_secret_key,
         "jwtSecretName": SECRETS.jwt_secret,
         "nodeSelector": {POOL_LABEL: "system"},
-        "env": [{"name": "AWS_REGION", "value": wiring.region}, {"name": "AWS_DEFAULT_REGION", "value": wiring.region}],
+        "env": [{"name": "AWS_REGION", "value": wiring.region}, {"name": "AWS_DEFAULT_REGION", "value": wiring.region},
+                # The remote logging connection, with nothing in it: boto3's own chain (the pod's IRSA role). Airflow 3.1's
+                # task supervisor fetches it before every task and fails the task outright when it does not exist.
+                {"name": f"AIRFLOW_CONN_{REMOTE_LOG_CONNECTION.upper()}", "value": "aws://"}],
+        # Mounted by the chart into $AIRFLOW_HOME/config of every Airflow container, and imported by every process.
+        "airflowLocalSettings": process_identity.SOURCE,
         "volumes": [{"name": "celery-config", "configMap": {"name": CELERY_CONFIG_MAP}}],
         "volumeMounts": [{"name": "celery-config", "mountPath": f"{celery_config.MOUNT_DIRECTORY}/{celery_config.FILE_NAME}",
                           "subPath": celery_config.FILE_NAME, "readOnly": True}],
@@ -276,7 +285,9 @@ def airflow_values(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
         "migrateDatabaseJob": {"useHelmHooks": False, "applyCustomEnv": False},
         "createUserJob": _create_admin_user(),
         "databaseCleanup": {"enabled": True, "schedule": airflow.database_cleanup.schedule,
-                            "retentionDays": airflow.database_cleanup.retention_days},
+                            "retentionDays": airflow.database_cleanup.retention_days,
+                            # --skip-archive: without it every purged row is copied into an _airflow_deleted__* table.
+                            "skipArchive": airflow.database_cleanup.skip_archive},
     }
     if airflow.dag_delivery == "efs":
         values["dags"] = {"persistence": {"enabled": True, "existingClaim": wiring.dags_claim}}

@@ -1,9 +1,12 @@
 """Alert rules and Alertmanager routes, built from the typed config (pure functions, no Pulumi).
 
-The rules use the names Airflow's metrics get on the OTEL path (OTLP -> collector -> its Prometheus exporter):
-`airflow_<stat with . and - as _>`, counters with `_total`, timers as gauges in milliseconds (see
-../shared/notes/airflow-metrics.md); pods and deployments come from kube-state-metrics. Every rule, and every
-route, is exercised by promtool and amtool in the tests.
+The rules use the names Airflow's metrics get on the OTEL path (OTLP -> collector -> its Prometheus exporter, the
+translation of tools/otlp_prometheus.py): `airflow_<stat with . and - as _>`, counters with `_total`, timers as gauges in
+milliseconds. Every Airflow process exports under its own `instance` (process_identity.py), so the rules sum or count
+over processes. Task failures and queue waits come from the metadata DB (task_metrics_exporter.py): Airflow counts
+`ti_failures` inside the task process, which exits before its next export, and reports no `task.queued_duration` for
+Celery tasks. Pods and deployments come from kube-state-metrics. Every rule, and every route, is exercised by promtool
+and amtool in the tests, and the end-to-end suite shows each Airflow rule firing on what real Airflow sent.
 
 Alertmanager reads every credential from a file of the Secret mounted at RECEIVER_SECRETS_DIR: the config
 itself holds none, so it can sit in the chart's values.
@@ -16,6 +19,7 @@ from typing import Any
 
 from components.config import PlatformConfig
 from components.names import AIRFLOW_NAMESPACE, SERVICE_ACCOUNTS
+from components.task_metrics_exporter import FAILED_TASKS, HEARTBEAT, OLDEST_QUEUED
 
 RULE_LABELS = {"release": "kube-prometheus-stack"}  # what the stack's Prometheus selects PrometheusRules by
 RECEIVER_SECRET = "alertmanager-receivers"
@@ -28,8 +32,11 @@ WORKER_DEPLOYMENT = SERVICE_ACCOUNTS["workers"]  # the chart names the worker De
 # The objinsync containers of the Airflow pods (see airflow_values.SyncTarget).
 SYNC_CONTAINERS = "dags-sync|shared-sync"
 SYNC_INIT_CONTAINERS = "dags-sync-init|shared-sync-init"
-# A team's DAG ids start with "<team>_" (team names have no underscore), so the team is what precedes it.
-TEAM_FROM_DAG_ID = "([a-z][a-z0-9-]*)_.*"
+# The heartbeating components: replicas attribute -> (alert stem, stack key, name in the heartbeat metric, `component`
+# label, name in prose).
+HEARTBEATS = {"scheduler": ("Scheduler", "scheduler", "scheduler", "scheduler", "scheduler"),
+              "triggerer": ("Triggerer", "triggerer", "triggerer", "triggerer", "triggerer"),
+              "dag_processor": ("DagProcessor", "dagProcessor", "dag_processor", "dag-processor", "DAG processor")}
 
 
 @dataclass(frozen=True)
@@ -43,15 +50,35 @@ class Alert:
     description: str
     threshold_key: str = ""  # the stack key its threshold comes from, if any (for docs/alerts.md)
 
-    def rule(self) -> dict[str, Any]:
+    def rule(self, runbook_base_url: str) -> dict[str, Any]:
         return {"alert": self.name, "expr": self.expr, "for": self.duration,
                 "labels": {"severity": self.severity, "component": self.component, "namespace": AIRFLOW_NAMESPACE},
-                "annotations": {"summary": self.summary, "description": self.description}}
+                "annotations": {"summary": self.summary, "description": self.description,
+                                "runbook_url": f"{runbook_base_url}/{self.name}.md"}}
 
 
 def _heartbeat_missing(job: str) -> str:
     # After the collector forgets a silent series (5 minutes) the rate is empty, hence `or vector(0)`.
     return f"(sum(rate(airflow_{job}_heartbeat_total[5m])) or vector(0)) == 0"
+
+
+def _heartbeating(job: str) -> str:
+    """How many processes heartbeat: each exports under its own instance, and a stopped one's series stays flat."""
+    return f"(count(sum by (instance) (rate(airflow_{job}_heartbeat_total[5m])) > 0) or vector(0))"
+
+
+def _replicas_missing(cfg: PlatformConfig) -> list[Alert]:
+    """Beside "none heartbeats": fewer heartbeat than the stack runs (only meaningful with more than one)."""
+    result = []
+    for attribute, (stem, key, job, component, title) in HEARTBEATS.items():
+        replicas = getattr(cfg.airflow.replicas, attribute)
+        if replicas > 1:
+            result.append(Alert(
+                f"Airflow{stem}ReplicasMissing", f"{_heartbeating(job)} < {replicas}", "5m", "warning", component,
+                f"Fewer Airflow {title}s heartbeat than the stack runs",
+                f"Only {{{{ $value }}}} of {replicas} {title}s have heartbeated in the last 5 minutes: the platform runs with less "
+                "redundancy than configured.", f"airflow.replicas.{key}"))
+    return result
 
 
 def _available_workers() -> str:
@@ -71,6 +98,7 @@ def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
               "No Airflow triggerer is heartbeating", "No triggerer heartbeat for 5 minutes: deferred tasks will not resume."),
         Alert("AirflowDagProcessorDown", _heartbeat_missing("dag_processor"), "5m", "critical", "dag-processor",
               "No Airflow DAG processor is heartbeating", "No DAG processor heartbeat for 5 minutes: DAG changes are not picked up."),
+        *_replicas_missing(cfg),
         Alert("AirflowSchedulerLoopSlow", f"max(airflow_scheduler_scheduler_loop_duration) > {thresholds.scheduler_loop_seconds * 1000}",
               "10m", "warning", "scheduler", "The scheduler loop is slow",
               f"A scheduler loop has taken over {thresholds.scheduler_loop_seconds} s for 10 minutes ({{{{ $value | humanize }}}} ms).",
@@ -81,16 +109,12 @@ def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
               f"sum(airflow_executor_queued_tasks) > 0 and on() ({_available_workers()}) == 0",
               "5m", "critical", "workers", "Tasks are queued and no Celery worker is available",
               "Tasks have been queued for 5 minutes while no worker is available: KEDA or the worker node group cannot bring one up."),
-        # Airflow reports a task's queued time only when the task leaves the queue, so a queue that never drains
-        # during the SLA is the other half of the signal.
-        Alert("AirflowTaskQueuedTooLong",
-              f"max by (dag_id) (max_over_time(airflow_task_queued_duration[{sla}m])) > {sla * 60_000}"
-              f" or on() (min_over_time(sum(airflow_executor_queued_tasks)[{sla}m:1m]) > 0"
-              # ...over the whole SLA: a fresh series is not a queue that never drained.
-              f" and on() count_over_time(sum(airflow_executor_queued_tasks)[{sla}m:1m]) >= {sla})",
+        # The age of each DAG's oldest queued task, read from the DB: it grows while the task waits, drained or not.
+        Alert("AirflowTaskQueuedTooLong", f"max by (dag_id) ({OLDEST_QUEUED}) > {sla * 60}",
               "0m", "warning", "workers", "Tasks wait in the queue longer than the SLA",
-              f"Tasks have waited in the queue for over {sla} minutes{{{{ if $labels.dag_id }}}} (DAG {{{{ $labels.dag_id }}}}){{{{ end }}}}: "
-              "the workers do not keep up.", "alerting.queuedTaskSlaMinutes"),
+              f"A task of DAG {{{{ $labels.dag_id }}}} has waited in the queue for over {sla} minutes "
+              "({{ $value | humanizeDuration }}): the workers do not keep up, or no worker serves its queue.",
+              "alerting.queuedTaskSlaMinutes"),
     ]
     if minimum > 0:
         capacity.append(Alert(
@@ -113,12 +137,14 @@ def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
               "objinsync in {{ $labels.pod }} keeps failing (it exits on any sync error): that pod's DAGs are going stale."),
     ]
     teams = [
-        Alert("AirflowTeamTaskFailures",
-              f'sum by (team) (label_replace(increase(airflow_ti_failures_total[1h]), "team", "$1", "dag_id", "{TEAM_FROM_DAG_ID}"))'
-              f" > {thresholds.team_task_failures_per_hour}",
+        Alert("AirflowTeamTaskFailures", f"max by (team) ({FAILED_TASKS}) > {thresholds.team_task_failures_per_hour}",
               "0m", "warning", "tasks", "A team's tasks are failing",
               f"Over {thresholds.team_task_failures_per_hour} task instances of team {{{{ $labels.team }}}} failed in the last hour.",
               "alerting.teamTaskFailuresPerHour"),
+        Alert("AirflowTaskMetricsExporterDown", f"(sum(rate({HEARTBEAT}[5m])) or vector(0)) == 0", "10m", "warning", "task-metrics",
+              "The task metrics exporter does not report",
+              "The exporter that reads task failures and queue waits from the metadata DB has not reported for 10 minutes: "
+              "AirflowTaskQueuedTooLong and AirflowTeamTaskFailures are blind."),
     ]
     return {"airflow.health": health, "airflow.capacity": capacity, "airflow.dags": dags, "airflow.teams": teams}
 
@@ -129,7 +155,8 @@ def alert_names(cfg: PlatformConfig) -> list[str]:
 
 def rule_groups(cfg: PlatformConfig) -> list[dict[str, Any]]:
     """The groups of the PrometheusRule (also the content of a promtool rule file)."""
-    return [{"name": name, "rules": [alert.rule() for alert in group]} for name, group in alerts(cfg).items()]
+    base = cfg.alerting.runbook_base_url
+    return [{"name": name, "rules": [alert.rule(base) for alert in group]} for name, group in alerts(cfg).items()]
 
 
 def prometheus_rule(cfg: PlatformConfig, namespace: str) -> dict[str, Any]:

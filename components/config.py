@@ -24,8 +24,8 @@ from components.charts import CHARTS, PinnedChart
 from components.config_errors import sentence, unwrap
 from components.config_fields import (LOG_RETENTION_DAYS, PERFORMANCE_INSIGHTS_RETENTION_DAYS, PRODUCTION_ENVIRONMENT_NAMES, PROJECT,
                                       REGION_KEY, RESERVED_NAMESPACES, RESERVED_TAG_KEYS, SECRET_KEYS, ConfigError, DnsName,
-                                      EnvironmentName, HttpsUrlSecret, IamRoleArn, ImageReference, InstanceType, SlackChannel,
-                                      TagValue, chart_repository, cron, known_db_instance_class, eks_version, matching, one_of,
+                                      EnvironmentName, HttpsUrlSecret, IamRoleArn, ImageReference, InstanceType, RunbookBaseUrl,
+                                      SlackChannel, TagValue, chart_repository, cron, known_db_instance_class, eks_version, matching, one_of,
                                       private_ipv4_network, public_access_cidr, qualified, secret_matching, task_namespace)
 from components.config_rules import check_rules, cpu_architecture, node_group_architecture
 
@@ -202,6 +202,10 @@ class AlertingConfig(_Model):
     watchdog_url: Optional[Annotated[str, matching(r"https://[\w.-]+(:\d+)?(/\S*)?", "must be an https:// URL")]] = Field(
         None, description="Dead man's switch: the always-firing Watchdog alert is posted here every minute, so silence means alerting is broken. "
                           "Not a secret (Alertmanager cannot read a URL from a file before 0.26); put a credential in the secret watchdogToken.")
+    runbook_base_url: RunbookBaseUrl = Field(
+        "docs/runbooks", description="Where the runbook pages of docs/runbooks/ are browsable (your fork's docs URL); "
+                                     "each alert's runbook_url is <this>/<AlertName>.md. When set, an https:// URL "
+                                     "without a trailing /; unset, the repository-relative folder.")
 
 
 
@@ -222,10 +226,16 @@ class WorkersConfig(_Model):
 
     concurrency: int = Field(8, ge=1, le=128, description="Celery worker_concurrency: task slots per worker (KEDA divides by it).")
     max_tasks_per_child: int = Field(100, ge=1, le=100_000, description="Celery worker_max_tasks_per_child: a pool process is replaced after this many tasks.")
-    max_memory_per_child_kib: int = Field(786_432, ge=65_536, le=67_108_864, alias="maxMemoryPerChildKiB",
-                                          description="Celery worker_max_memory_per_child (KiB): a pool process above it is replaced after its task.")
+    max_memory_per_child_kib: int = Field(393_216, ge=65_536, le=67_108_864, alias="maxMemoryPerChildKiB",
+                                          description="Celery worker_max_memory_per_child (KiB), the supervisor cap: a pool process (the task supervisor, "
+                                                      "not the task) above it is replaced after its task.")
+    task_memory_mib: int = Field(1024, ge=64, le=524_288, alias="taskMemoryMiB",
+                                 description="Memory budget of one task process (the supervisor's fork), which Celery does not watch: "
+                                             "heavier tasks belong in a KubernetesPodOperator pod.")
     cpu_millicores: int = Field(2000, ge=250, le=64_000, description="CPU request of a worker pod.")
-    memory_gib: int = Field(8, ge=1, le=512, alias="memoryGiB", description="Memory request and limit of a worker pod (above concurrency × maxMemoryPerChildKiB).")
+    memory_gib: int = Field(12, ge=1, le=512, alias="memoryGiB",
+                            description="Memory request and limit of a worker pod: at least concurrency × (maxMemoryPerChildKiB + taskMemoryMiB) "
+                                        "+ 512 MiB for the worker's main process, as the kernel OOM-kills its largest process at the limit.")
     min_replicas: Optional[int] = Field(None, ge=0, le=500, description="KEDA minReplicaCount: workers kept when idle.",
                                         json_schema_extra={"defaultText": "2 in production, else 1"})
     max_replicas: int = Field(10, ge=1, le=500, description="KEDA maxReplicaCount (× concurrency at most core parallelism).")
@@ -270,7 +280,9 @@ class TaskPodsConfig(_Model):
 
 class DatabaseCleanupConfig(_Model):
     schedule: Annotated[str, AfterValidator(cron)] = Field("0 3 * * 0", description="When the databaseCleanup CronJob runs airflow db clean.")
-    retention_days: int = Field(90, ge=1, le=3650, description="Rows older than this are archived and deleted.")
+    retention_days: int = Field(90, ge=1, le=3650, description="Rows older than this are deleted (and first archived unless skipArchive).")
+    skip_archive: bool = Field(True, description="airflow db clean --skip-archive: purged rows are deleted, not copied into _airflow_deleted__* "
+                                                 "archive tables (which keep the DB growing).")
 
 
 class AirflowConfig(_Model):

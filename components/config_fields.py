@@ -128,6 +128,11 @@ def secret_matching(pattern: str, requirement: str) -> AfterValidator:
 
 
 HttpsUrlSecret = Annotated[SecretStr, secret_matching(r"https://[\w.-]+(:\d+)?(/\S*)?", "must be an https:// URL")]
+# A base that each alert's runbook_url extends with /<AlertName>.md: no trailing /, query or fragment to break the join.
+RunbookBaseUrl = Annotated[str, matching(
+    r"https://[\w.-]+(:\d+)?(/[^\s?#]*[^\s?#/])?",
+    "must be an https:// URL without a trailing /, query or fragment (each alert's runbook is <this>/<AlertName>.md), "
+    "like https://github.com/example-org/airflow-platform/blob/main/docs/runbooks")]
 SlackChannel = Annotated[str, matching(r"#[a-z0-9_-]{1,80}", "must be a Slack channel name, like #data-platform-alerts")]
 
 

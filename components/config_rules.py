@@ -113,11 +113,12 @@ def check_airflow_rules(cfg: PlatformConfig) -> None:
         raise ConfigError("airflow.workers.maxReplicas",
                           f"must keep maxReplicas × concurrency ({workers.max_replicas} × {workers.concurrency} = {slots}) within airflow.parallelism "
                           f"({airflow.parallelism}), or KEDA adds workers the scheduler never fills", workers.max_replicas)
-    children_kib = workers.concurrency * workers.max_memory_per_child_kib
-    if children_kib >= workers.memory_gib * 1024 * 1024:
+    memory = capacity.worker_memory_budget(workers)
+    if not memory.fits:
         raise ConfigError("airflow.workers.memoryGiB",
-                          f"must exceed concurrency × maxMemoryPerChildKiB ({children_kib} KiB), or the pool is killed before it recycles its processes",
-                          workers.memory_gib)
+                          f"must hold concurrency × (supervisor cap + task budget) + {capacity.WORKER_MAIN_PROCESS_MIB} MiB for the worker itself "
+                          f"({memory.arithmetic}, at least {memory.needed_gib} GiB), so a task that stays within its budget is never "
+                          "OOM-killed with its neighbours", workers.memory_gib)
     if cfg.production:
         for key, value in (("scheduler", airflow.replicas.scheduler), ("apiServer", airflow.replicas.api_server)):
             if value < 2:

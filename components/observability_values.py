@@ -62,7 +62,9 @@ def otel_values(cfg: PlatformConfig) -> dict[str, Any]:
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
         "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
         "nodeSelector": _system_pool(),
-        "serviceMonitor": {"enabled": True, "metricsEndpoints": [{"port": "prom-metrics", "interval": "30s"}],
+        # honorLabels: Prometheus keeps the exporter's job and instance (the Airflow process, see process_identity.py)
+        # instead of overwriting them with the collector pod's, which would merge every process's series again.
+        "serviceMonitor": {"enabled": True, "metricsEndpoints": [{"port": "prom-metrics", "interval": "30s", "honorLabels": True}],
                            # The stack's Prometheus selects ServiceMonitors by its release label.
                            "extraLabels": {"release": KPS_RELEASE}},
     }

@@ -81,7 +81,7 @@ class TestExecutor:
 class TestCeleryRecycling:
     """Tests worker_concurrency and the custom Celery config module."""
 
-    @pytest.mark.parametrize("max_tasks, max_memory", [(100, 786_432), (1, 65_536), (5000, 4_194_304)], ids=["default", "smallest", "large"])
+    @pytest.mark.parametrize("max_tasks, max_memory", [(100, 393_216), (1, 65_536), (5000, 4_194_304)], ids=["default", "smallest", "large"])
     def test_module_compiles_and_extends_the_defaults(self, monkeypatch, max_tasks, max_memory):
         """The generated module imports the provider's defaults, keeps them, and sets both recycling keys."""
         provider_defaults = {"broker_url": "redis://x", "worker_prefetch_multiplier": 1}
@@ -124,6 +124,20 @@ class TestDagDelivery:
         config["airflow-platform:airflow"]["dagSync"]["intervalSeconds"] = 15
         for sidecar in airflow_values(typed_config(config), WIRING)["triggerer"]["extraContainers"]:
             assert sidecar["args"][1:3] == ["--interval", "15s"]
+
+
+class TestDatabaseCleanup:
+    """Tests the chart's databaseCleanup CronJob values."""
+
+    @pytest.mark.parametrize("stack, schedule, days", [("dev", "0 3 * * *", 14), ("prod", "0 2 * * 0", 90)], ids=["dev", "prod"])
+    def test_cleanup_skips_the_archive_by_default(self, stack, schedule, days):
+        """The CronJob runs on the stack's schedule and retention, deleting purged rows instead of archiving them."""
+        assert values_for(stack)["databaseCleanup"] == {"enabled": True, "schedule": schedule, "retentionDays": days, "skipArchive": True}
+
+    def test_archive_kept_when_asked(self):
+        """skipArchive false hands the chart false, so airflow db clean copies purged rows into its archive tables."""
+        values = values_for("dev", databaseCleanup={"schedule": "0 3 * * *", "retentionDays": 14, "skipArchive": False})
+        assert values["databaseCleanup"] == {"enabled": True, "schedule": "0 3 * * *", "retentionDays": 14, "skipArchive": False}
 
 
 class TestSecretsAndDatabase:

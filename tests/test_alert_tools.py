@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
+from components import task_metrics_exporter as exporter
 from components.alerting import RECEIVER_SECRETS_DIR, SLACK_API, alertmanager_config, rule_groups
 from components.config import SECRET_KEYS, PlatformConfig
 from tests.conftest import stack_config, typed_config
+from tools.otlp_prometheus import metric_name
 from tools.upstream import airflow_metrics
 
 ALERTS_DIR = Path(__file__).resolve().parent / "alerts"
@@ -23,10 +25,15 @@ UNIT_TESTS = ALERTS_DIR / "airflow_alerts_test.yaml"
 ROUTES = yaml.safe_load((ALERTS_DIR / "routes.yaml").read_text())
 RECEIVER_SECRETS = ("slackBotToken", "pagerDutyRoutingKey", "watchdogToken")
 TOOLS = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}  # tool -> Debian package
-PROD_ALERTS = ["AirflowSchedulerDown", "AirflowTriggererDown", "AirflowDagProcessorDown", "AirflowSchedulerLoopSlow",
+PROD_ALERTS = ["AirflowSchedulerDown", "AirflowTriggererDown", "AirflowDagProcessorDown", "AirflowSchedulerReplicasMissing",
+               "AirflowTriggererReplicasMissing", "AirflowDagProcessorReplicasMissing", "AirflowSchedulerLoopSlow",
                "AirflowNoCeleryWorker", "AirflowTaskQueuedTooLong", "AirflowWorkersBelowMinimum", "AirflowDagParseSlow",
-               "AirflowDagImportErrors", "AirflowDagSyncFailing", "AirflowTeamTaskFailures"]
+               "AirflowDagImportErrors", "AirflowDagSyncFailing", "AirflowTeamTaskFailures", "AirflowTaskMetricsExporterDown"]
 METRIC = re.compile(r"\b(?:airflow|kube)_[a-z0-9_]+")
+LABEL = re.compile(r'(\w+)="([^"]*)"')
+# The Airflow pod each metric's process runs in (the scheduler runs the executor), as the unit tests' instances name it.
+METRIC_PODS = {"airflow_scheduler_": "scheduler", "airflow_executor_": "scheduler", "airflow_triggerer_": "triggerer",
+               "airflow_dag_processor_": "dag-processor", "airflow_dag_processing_": "dag-processor"}
 
 
 class _NoAliases(yaml.SafeDumper):
@@ -37,7 +44,7 @@ class _NoAliases(yaml.SafeDumper):
 
 
 def platform_config(stack: str, secrets: tuple[str, ...] = (), alerting: dict[str, Any] | None = None,
-                    workers: dict[str, Any] | None = None) -> PlatformConfig:
+                    workers: dict[str, Any] | None = None, replicas: dict[str, Any] | None = None) -> PlatformConfig:
     """The typed config of a stack file with some secrets set (as `{"secure": ...}`) and some keys changed."""
     config = stack_config(stack)
     for key in secrets:
@@ -46,6 +53,8 @@ def platform_config(stack: str, secrets: tuple[str, ...] = (), alerting: dict[st
         config.setdefault("airflow-platform:alerting", {}).update(alerting)
     if workers:
         config["airflow-platform:airflow"].setdefault("workers", {}).update(workers)
+    if replicas:
+        config["airflow-platform:airflow"].setdefault("replicas", {}).update(replicas)
     return typed_config(config)
 
 
@@ -102,13 +111,27 @@ def secret_literals(text: str) -> list[str]:
 
 
 def otel_metric_names() -> set[str]:
-    """Airflow's metrics as the collector's Prometheus exporter names them: airflow_<stat, . and - as _>, counters + _total."""
+    """Airflow's metrics as the collector's Prometheus exporter names them (tools/otlp_prometheus.py): the OTLP name is
+    airflow.<stat>, without a unit; counters are monotonic sums, gauges and timers gauges."""
     names = set()
     for line in airflow_metrics().read_text().splitlines():
         stat, kind, _ = line.split("\t", 2)
         if "<" not in stat:
-            names.add("airflow_" + re.sub(r"[.-]", "_", stat) + ("_total" if kind == "counter" else ""))
+            names.add(metric_name(f"airflow.{stat}", monotonic_sum=kind == "counter", gauge=kind != "counter"))
     return names
+
+
+def exporter_metric_names() -> set[str]:
+    """The task metrics exporter's metrics as the collector names them: two gauges and the heartbeat, a monotonic sum."""
+    return {metric_name(exporter.FAILED_TASKS_OTLP, gauge=True),
+            metric_name(exporter.OLDEST_QUEUED_OTLP, exporter.OLDEST_QUEUED_UNIT, gauge=True),
+            metric_name(exporter.HEARTBEAT_OTLP, monotonic_sum=True)}
+
+
+def series_labels(series: str) -> tuple[str, dict[str, str]]:
+    """A unit test's series notation split into the metric name and its labels."""
+    name, _, rest = series.partition("{")
+    return name, dict(LABEL.findall(rest))
 
 
 @pytest.fixture(scope="module")
@@ -142,10 +165,11 @@ class TestToolsInstalled:
 class TestRuleFiles:
     """Tests the generated rule files with promtool check rules."""
 
-    @pytest.mark.parametrize("stack, changes, count", [("dev", {}, 11), ("prod", {}, 11), ("dev", {"minReplicas": 0}, 10)],
+    @pytest.mark.parametrize("stack, changes, count", [("dev", {}, 12), ("prod", {}, 15), ("dev", {"minReplicas": 0}, 11)],
                              ids=["dev", "prod", "dev-scale-to-zero"])
     def test_rules_pass_promtool(self, tmp_path, stack, changes, count):
-        """promtool accepts the stack's rule file and counts every generated rule (no minimum alert when workers scale to 0)."""
+        """promtool accepts the stack's rule file and counts every generated rule (no replicas alerts with one of each, as
+        in dev; no minimum alert when workers scale to 0)."""
         groups = rule_groups(platform_config(stack, workers=changes))
         assert sum(len(group["rules"]) for group in groups) == count
         path = write_yaml(tmp_path / "rules.yml", {"groups": groups})
@@ -154,7 +178,7 @@ class TestRuleFiles:
         assert re.findall(r"SUCCESS: (\d+) rules found", result.stdout) == [str(count)]
 
     def test_prod_has_every_alert(self, prod):
-        """The prod rule file holds the 11 platform alerts, each once."""
+        """The prod rule file holds the 15 platform alerts, each once."""
         assert [rule["alert"] for group in rule_groups(prod) for rule in group["rules"]] == PROD_ALERTS
 
     @pytest.mark.parametrize("alert, field, breakage, message", [
@@ -221,6 +245,26 @@ class TestRuleUnitTests:
         fed = {series["series"].split("{")[0] for group in unit_tests["tests"] for series in group["input_series"]}
         assert fed == in_rules
 
+    def test_series_carry_the_labels_prometheus_stores(self, unit_tests):
+        """Each input series has its source's job and instance: an Airflow process's own (honorLabels on the collector's
+        ServiceMonitor; instance <pod>:<pid>, from a pod of the component that emits the metric) or the exporter's, with
+        the collector pod that exported it; or kube-state-metrics', with the object's namespace."""
+        collector_pod = re.compile(r"otel-collector-[a-z0-9]+-[a-z0-9]+")
+        for group in unit_tests["tests"]:
+            for series in group["input_series"]:
+                name, labels = series_labels(series["series"])
+                if name.startswith("kube_"):
+                    assert (labels["job"], labels["namespace"]) == ("kube-state-metrics", "airflow"), series
+                    assert re.fullmatch(r"[\d.]+:8080", labels["instance"]), series
+                    continue
+                if name in exporter_metric_names():
+                    job, instance = exporter.SERVICE_NAME, rf"{exporter.SERVICE_NAME}-[a-z0-9]+-[a-z0-9]+:\d+"
+                else:
+                    [pod] = [pod for prefix, pod in METRIC_PODS.items() if name.startswith(prefix)]
+                    job, instance = "Airflow", rf"airflow-{pod}-[a-z0-9]+-[a-z0-9]+:\d+"  # Airflow's default otel_service
+                assert (labels["job"], labels["namespace"]) == (job, "monitoring"), series
+                assert re.fullmatch(instance, labels["instance"]) and collector_pod.fullmatch(labels["pod"]), series
+
     @pytest.mark.parametrize("changes, failing", [
         ({"alerting": {"queuedTaskSlaMinutes": 45}}, "AirflowTaskQueuedTooLong"),
         ({"alerting": {"queuedTaskSlaMinutes": 20}}, "AirflowTaskQueuedTooLong"),
@@ -228,12 +272,39 @@ class TestRuleUnitTests:
         ({"alerting": {"dagParseSeconds": 300}}, "AirflowDagParseSlow"),
         ({"alerting": {"teamTaskFailuresPerHour": 10}}, "AirflowTeamTaskFailures"),
         ({"workers": {"minReplicas": 2}}, "AirflowWorkersBelowMinimum"),
-    ], ids=["queued-sla-raised", "queued-sla-lowered", "loop-raised", "parse-raised", "team-failures-lowered", "min-workers-lowered"])
+        ({"replicas": {"scheduler": 3}}, "AirflowSchedulerReplicasMissing"),
+        ({"replicas": {"dagProcessor": 1}}, "AirflowDagProcessorReplicasMissing"),
+    ], ids=["queued-sla-raised", "queued-sla-lowered", "loop-raised", "parse-raised", "team-failures-lowered", "min-workers-lowered",
+            "schedulers-raised", "one-dag-processor"])
     def test_changed_threshold_fails(self, tmp_path, changes, failing):
-        """Rules rebuilt with another threshold fail the unit tests of exactly the alert that uses it."""
+        """Rules rebuilt with another threshold fail the unit tests of exactly the alert that uses it (with one DAG
+        processor there is no replicas alert, so its firing tests fail)."""
         result = promtool_unit_tests(rule_groups(platform_config("prod", **changes)), tmp_path)
         assert result.returncode == 1
         assert failed_alerts(result) == {failing}
+
+    @pytest.mark.parametrize("alert, old, new", [
+        ("AirflowSchedulerReplicasMissing", "count(sum by (instance) (rate(airflow_scheduler_heartbeat_total[5m])) > 0)",
+         "count(rate(airflow_scheduler_heartbeat_total[5m]) > 0)"),
+        ("AirflowTriggererReplicasMissing", "count(sum by (instance) (rate(airflow_triggerer_heartbeat_total[5m])) > 0)",
+         "count(sum by (instance) (rate(airflow_triggerer_heartbeat_total[5m])))"),
+        ("AirflowTeamTaskFailures", "max by (team)", "sum by (team)"),
+        ("AirflowTaskQueuedTooLong", "max by (dag_id) (airflow_platform_oldest_queued_task_seconds)",
+         "max by (dag_id) (max_over_time(airflow_platform_oldest_queued_task_seconds[30m]))"),
+        ("AirflowTaskMetricsExporterDown", " or vector(0))", ")"),
+    ], ids=["replicas-counting-series", "replicas-counting-flat-series", "team-failures-summed-over-instances",
+            "queued-age-remembered", "exporter-gone-unnoticed"])
+    def test_weakened_rule_fails(self, tmp_path, prod, alert, old, new):
+        """Control: a plausible weaker expression fails the unit tests of exactly that alert: counting series instead of
+        instances (one process on two collector pods), counting a stopped process's flat series, summing a team's gauge
+        over an exporter restart, remembering a drained DAG's age, or missing an exporter whose series are gone."""
+        groups = copy.deepcopy(rule_groups(prod))
+        [rule] = [r for group in groups for r in group["rules"] if r["alert"] == alert]
+        assert old in rule["expr"]
+        rule["expr"] = rule["expr"].replace(old, new)
+        result = promtool_unit_tests(groups, tmp_path)
+        assert result.returncode == 1
+        assert failed_alerts(result) == {alert}
 
 
 class TestAlertmanagerConfig:
@@ -336,15 +407,29 @@ class TestNoCredentialInConfig:
 
 
 class TestMetricNames:
-    """Tests that the rules read metric names Airflow emits on the OTEL path (../shared/schemas/airflow-metrics.txt)."""
+    """Tests that the rules read metric names emitted on the OTEL path: Airflow's (../shared/schemas/airflow-metrics.txt)
+    and the task metrics exporter's (components/task_metrics_exporter.py), as tools/otlp_prometheus.py translates them."""
 
     def test_every_airflow_metric_is_emitted(self, prod):
-        """Every airflow_* name in the rule expressions is a documented metric converted as the collector names it."""
+        """Every airflow_* name in the rule expressions is a documented Airflow metric or one of the exporter's, converted
+        as the collector names it."""
         used = set(re.findall(r"\bairflow_[a-z0-9_]+", " ".join(r["expr"] for group in rule_groups(prod) for r in group["rules"])))
-        assert used == {"airflow_scheduler_heartbeat_total", "airflow_triggerer_heartbeat_total", "airflow_dag_processor_heartbeat_total",
-                        "airflow_scheduler_scheduler_loop_duration", "airflow_executor_queued_tasks", "airflow_task_queued_duration",
-                        "airflow_dag_processing_total_parse_time", "airflow_dag_processing_import_errors", "airflow_ti_failures_total"}
-        assert used - otel_metric_names() == set()
+        platform = {name for name in used if name.startswith("airflow_platform_")}
+        assert used - platform == {"airflow_scheduler_heartbeat_total", "airflow_triggerer_heartbeat_total", "airflow_dag_processor_heartbeat_total",
+                                   "airflow_scheduler_scheduler_loop_duration", "airflow_executor_queued_tasks",
+                                   "airflow_dag_processing_total_parse_time", "airflow_dag_processing_import_errors"}
+        assert used - platform - otel_metric_names() == set()
+        assert platform == exporter_metric_names() == {exporter.FAILED_TASKS, exporter.OLDEST_QUEUED, exporter.HEARTBEAT}
+
+    @pytest.mark.parametrize("otlp, unit, kind, name", [
+        (exporter.FAILED_TASKS_OTLP, "", "gauge", exporter.FAILED_TASKS),
+        (exporter.OLDEST_QUEUED_OTLP, exporter.OLDEST_QUEUED_UNIT, "gauge", exporter.OLDEST_QUEUED),
+        (exporter.HEARTBEAT_OTLP, "", "counter", exporter.HEARTBEAT),
+    ], ids=["failed-tasks", "oldest-queued", "heartbeat"])
+    def test_exporter_names(self, otlp, unit, kind, name):
+        """The Prometheus names the rules use are the exporter's OTLP names translated (the unit as a suffix, _total on
+        the counter), not names written by hand."""
+        assert metric_name(otlp, unit, monotonic_sum=kind == "counter", gauge=kind == "gauge") == name
 
     @pytest.mark.parametrize("name", ["airflow_dagrun_dependency_check", "airflow_ti_successes_total", "airflow_executor_open_slots"],
                              ids=["dash-in-timer", "counter", "gauge"])
@@ -353,8 +438,11 @@ class TestMetricNames:
         assert name in otel_metric_names()
 
     @pytest.mark.parametrize("name", ["airflow_scheduler_heartbeats_total", "airflow_scheduler_heartbeat",
-                                      "airflow_dag_processing_import_errors_total", "airflow_ti_finish_analytics_daily_sales_load_orders_failed_total"],
-                             ids=["made-up", "statsd-counter-form", "gauge-with-total", "legacy-name"])
+                                      "airflow_dag_processing_import_errors_total", "airflow_ti_finish_analytics_daily_sales_load_orders_failed_total",
+                                      "airflow_platform_oldest_queued_task", "airflow_platform_team_failed_tasks_total"],
+                             ids=["made-up", "statsd-counter-form", "gauge-with-total", "legacy-name", "exporter-without-unit",
+                                  "exporter-gauge-with-total"])
     def test_unknown_name_is_not_emitted(self, name):
-        """Control: a made-up, StatsD-style or legacy name is not in the set, so the check bites."""
-        assert name not in otel_metric_names()
+        """Control: a made-up, StatsD-style or legacy name, or an exporter name without its unit or with a counter's
+        suffix, is in neither set, so the check bites."""
+        assert name not in otel_metric_names() | exporter_metric_names()

@@ -1,5 +1,5 @@
-"""Tests the capacity contract: worker slots within parallelism, DB connections within max_connections, and the
-other Airflow rules the config refuses with one sentence."""
+"""Tests the capacity contract: worker slots within parallelism, DB connections within max_connections, a worker's memory
+holding its pool's supervisors and tasks, and the other Airflow rules the config refuses with one sentence."""
 
 from __future__ import annotations
 
@@ -35,12 +35,38 @@ class TestConnectionBudget:
         assert (budget.server_processes, budget.clients, budget.to_database) == (14, 300, 42)
 
 
+class TestWorkerMemoryBudget:
+    """Tests the worker pod's memory: every pool process's supervisor cap and task budget, plus the worker's main process."""
+
+    def test_defaults_fit(self):
+        """Defaults: 8 × (384 + 1024) + 512 = 11776 MiB within the 12 GiB worker."""
+        memory = capacity.worker_memory_budget(parse(MINIMAL).airflow.workers)
+        assert (memory.supervisor_mib, memory.task_mib, memory.needed_mib, memory.limit_mib, memory.fits) == (384, 1024, 11776, 12288, True)
+
+    @pytest.mark.parametrize("workers, needed, limit", [
+        ({"concurrency": 4, "taskMemoryMiB": 512, "memoryGiB": 4}, 4096, 4096),
+        ({"concurrency": 1, "maxMemoryPerChildKiB": 65536, "taskMemoryMiB": 448, "memoryGiB": 1}, 1024, 1024),
+        ({"concurrency": 16, "maxReplicas": 4, "taskMemoryMiB": 2048, "memoryGiB": 39}, 39424, 39936),
+    ], ids=["exactly-full", "smallest-worker", "heavy-tasks"])
+    def test_fits(self, workers, needed, limit):
+        """A worker that holds exactly its pool's caps, budgets and main process is accepted."""
+        memory = capacity.worker_memory_budget(parse(with_airflow(MINIMAL, workers=workers)).airflow.workers)
+        assert (memory.needed_mib, memory.limit_mib, memory.fits) == (needed, limit, True)
+
+    @pytest.mark.parametrize("stack, arithmetic, limit", [("dev", "4 × (384 + 512) + 512 = 4096 MiB", 4096),
+                                                          ("prod", "8 × (384 + 1024) + 512 = 11776 MiB", 16384)], ids=["dev", "prod"])
+    def test_the_stack_files_fit(self, stack, arithmetic, limit):
+        """Dev fills its 4 GiB workers with 512 MiB tasks; prod's 16 GiB workers hold the default 1024 MiB tasks."""
+        memory = capacity.worker_memory_budget(typed_config(stack_config(stack)).airflow.workers)
+        assert (memory.arithmetic, memory.limit_mib, memory.fits) == (arithmetic, limit, True)
+
+
 CAPACITY_REFUSALS = [
     ("slots-beyond-parallelism", MINIMAL, {"parallelism": 64, "workers": {"maxReplicas": 10, "concurrency": 8}},
      "Config key 'airflow-platform:airflow.workers.maxReplicas' must keep maxReplicas × concurrency (10 × 8 = 80) within "
      "airflow.parallelism (64), or KEDA adds workers the scheduler never fills (got 10)."),
     ("direct-connections-beyond-the-class", {**MINIMAL, "database": {"instanceClass": "db.t4g.medium"}},
-     {"parallelism": 1000, "workers": {"maxReplicas": 40, "concurrency": 8, "memoryGiB": 8}},
+     {"parallelism": 1000, "workers": {"maxReplicas": 40, "concurrency": 8, "memoryGiB": 12}},
      "Config key 'airflow-platform:database.instanceClass' must allow the 467 DB connections this stack may open "
      "(7 Airflow processes × 15 pooled + 40 workers × 9 + 2 for KEDA), but db.t4g.medium leaves Airflow 445 (got \"db.t4g.medium\")."),
     ("pgbouncer-pools-beyond-the-class", {**PROD_READY, "database": {"instanceClass": "db.t4g.medium"}},
@@ -53,9 +79,28 @@ CAPACITY_REFUSALS = [
     ("cooldown-below-grace", MINIMAL, {"longestTaskMinutes": 60, "workers": {"cooldownSeconds": 600}},
      "Config key 'airflow-platform:airflow.workers.cooldownSeconds' must be at least the workers' termination grace period (5400 s, "
      "1.5 × airflow.longestTaskMinutes), so KEDA does not scale a worker in while it may still be finishing a task (got 600)."),
-    ("children-beyond-worker-memory", MINIMAL, {"workers": {"concurrency": 16, "maxReplicas": 4, "maxMemoryPerChildKiB": 1048576, "memoryGiB": 16}},
-     "Config key 'airflow-platform:airflow.workers.memoryGiB' must exceed concurrency × maxMemoryPerChildKiB (16777216 KiB), "
-     "or the pool is killed before it recycles its processes (got 16)."),
+    ("worker-memory-below-the-defaults-budget", MINIMAL, {"workers": {"memoryGiB": 11}},
+     "Config key 'airflow-platform:airflow.workers.memoryGiB' must hold concurrency × (supervisor cap + task budget) + 512 MiB for the "
+     "worker itself (8 × (384 + 1024) + 512 = 11776 MiB, at least 12 GiB), so a task that stays within its budget is never OOM-killed "
+     "with its neighbours (got 11)."),
+    ("worker-memory-below-a-raised-supervisor-cap", MINIMAL, {"workers": {"concurrency": 8, "maxMemoryPerChildKiB": 1572864, "memoryGiB": 16}},
+     "Config key 'airflow-platform:airflow.workers.memoryGiB' must hold concurrency × (supervisor cap + task budget) + 512 MiB for the "
+     "worker itself (8 × (1536 + 1024) + 512 = 20992 MiB, at least 21 GiB), so a task that stays within its budget is never OOM-killed "
+     "with its neighbours (got 16)."),
+    ("worker-memory-below-a-raised-task-budget", MINIMAL, {"workers": {"concurrency": 16, "maxReplicas": 4, "taskMemoryMiB": 2048, "memoryGiB": 32}},
+     "Config key 'airflow-platform:airflow.workers.memoryGiB' must hold concurrency × (supervisor cap + task budget) + 512 MiB for the "
+     "worker itself (16 × (384 + 2048) + 512 = 39424 MiB, at least 39 GiB), so a task that stays within its budget is never OOM-killed "
+     "with its neighbours (got 32)."),
+    ("supervisor-cap-rounded-up-to-a-mib", MINIMAL, {"workers": {"concurrency": 2, "maxMemoryPerChildKiB": 400000, "taskMemoryMiB": 64, "memoryGiB": 1}},
+     "Config key 'airflow-platform:airflow.workers.memoryGiB' must hold concurrency × (supervisor cap + task budget) + 512 MiB for the "
+     "worker itself (2 × (391 + 64) + 512 = 1422 MiB, at least 2 GiB), so a task that stays within its budget is never OOM-killed "
+     "with its neighbours (got 1)."),
+    ("task-budget-below-range", MINIMAL, {"workers": {"taskMemoryMiB": 32}},
+     "Config key 'airflow-platform:airflow.workers.taskMemoryMiB' must be an integer from 64 to 524288 (got 32)."),
+    ("task-budget-above-range", MINIMAL, {"workers": {"taskMemoryMiB": 524289}},
+     "Config key 'airflow-platform:airflow.workers.taskMemoryMiB' must be an integer from 64 to 524288 (got 524289)."),
+    ("task-budget-as-string", MINIMAL, {"workers": {"taskMemoryMiB": "1024"}},
+     "Config key 'airflow-platform:airflow.workers.taskMemoryMiB' must be an integer from 64 to 524288 (got \"1024\")."),
     ("min-above-max", MINIMAL, {"workers": {"minReplicas": 5, "maxReplicas": 3}},
      "Config key 'airflow-platform:airflow.workers.minReplicas' must be at most airflow.workers.maxReplicas (3) (got 5)."),
     ("single-scheduler-in-production", PROD_READY, {"replicas": {"scheduler": 1}},

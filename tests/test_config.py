@@ -69,12 +69,33 @@ class TestDefaults:
         """A mirror over TLS, an OCI registry path, or plain HTTP on the machine itself is taken as written."""
         assert parse({**MINIMAL, "chartRepositories": {"keda": repository}}).chart_repositories.keda == repository
 
+    def test_worker_memory_and_cleanup_defaults(self):
+        """Workers cap each supervisor at 384 MiB and budget 1024 MiB per task in a 12 GiB pod; the cleanup skips the archive tables."""
+        cfg = parse(MINIMAL)
+        workers = cfg.airflow.workers
+        assert (workers.concurrency, workers.max_memory_per_child_kib, workers.task_memory_mib, workers.memory_gib) == (8, 393_216, 1024, 12)
+        assert (cfg.airflow.database_cleanup.retention_days, cfg.airflow.database_cleanup.skip_archive) == (90, True)
+
+    def test_runbooks_default_to_the_repository_folder(self):
+        """Unless a stack says where its runbooks are browsable, alerts point at the repository-relative docs/runbooks."""
+        assert parse(MINIMAL).alerting.runbook_base_url == "docs/runbooks"
+
+    @pytest.mark.parametrize("url", [
+        "https://github.com/example-org/airflow-platform/blob/main/docs/runbooks", "https://docs.example.com", "https://wiki.example.com:8443/airflow/runbooks",
+    ], ids=["github-fork", "host-only", "port-and-path"])
+    def test_runbook_base_url_accepted(self, url):
+        """An https:// base without a trailing / is taken as written."""
+        assert parse({**MINIMAL, "alerting": {"runbookBaseUrl": url}}).alerting.runbook_base_url == url
+
     def test_default_tags(self):
         """Every resource is tagged with environment, owner and managed-by, plus the stack's own tags."""
         cfg = parse({**MINIMAL, "tags": {"cost-center": "cc-42"}})
         assert cfg.default_tags == {"cost-center": "cc-42", "environment": "dev", "owner": "data-platform", "managed-by": "pulumi"}
 
 
+# What every malformed alerting.runbookBaseUrl is told, before "(got ...)".
+RUNBOOK_REFUSAL = ("Config key 'airflow-platform:alerting.runbookBaseUrl' must be an https:// URL without a trailing /, query or fragment "
+                   "(each alert's runbook is <this>/<AlertName>.md), like https://github.com/example-org/airflow-platform/blob/main/docs/runbooks")
 REFUSALS = [
     ("unknown-key", {"zonez": 3},
      "Config key 'airflow-platform:zonez' is not a known key; the known keys there are: airflow, alarmWebhookUrl, alarms, alerting, broker, "
@@ -163,6 +184,13 @@ REFUSALS = [
     ("chart-repository-unknown-chart", {"chartRepositories": {"grafana": "https://grafana.github.io/helm-charts"}},
      "Config key 'airflow-platform:chartRepositories.grafana' is not a known key; the known keys there are: airflow, keda, "
      "kube-prometheus-stack, opentelemetry-collector."),
+    ("runbook-url-trailing-slash", {"alerting": {"runbookBaseUrl": "https://docs.example.com/runbooks/"}},
+     f"{RUNBOOK_REFUSAL} (got \"https://docs.example.com/runbooks/\")."),
+    ("runbook-url-plain-http", {"alerting": {"runbookBaseUrl": "http://docs.example.com/runbooks"}},
+     f"{RUNBOOK_REFUSAL} (got \"http://docs.example.com/runbooks\")."),
+    ("runbook-url-relative", {"alerting": {"runbookBaseUrl": "docs/runbooks"}}, f"{RUNBOOK_REFUSAL} (got \"docs/runbooks\")."),
+    ("runbook-url-with-query", {"alerting": {"runbookBaseUrl": "https://wiki.example.com/view?page=runbooks"}},
+     f"{RUNBOOK_REFUSAL} (got \"https://wiki.example.com/view?page=runbooks\")."),
     ("existing-vpc-and-cidr", {"network": {"existingVpcId": "vpc-0123456789abcdef0", "vpcCidr": "10.0.0.0/16"}},
      "Config key 'airflow-platform:network.vpcCidr' must be unset when network.existingVpcId is set (the existing VPC keeps its own CIDR) (got \"10.0.0.0/16\")."),
 ]

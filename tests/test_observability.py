@@ -155,9 +155,10 @@ class TestPrometheusRule:
     def test_required_alerts_exist(self):
         """Every alert the platform promises is generated."""
         names = alerting.alert_names(typed_config(stack_config("prod")))
-        assert names == ["AirflowSchedulerDown", "AirflowTriggererDown", "AirflowDagProcessorDown", "AirflowSchedulerLoopSlow",
+        assert names == ["AirflowSchedulerDown", "AirflowTriggererDown", "AirflowDagProcessorDown", "AirflowSchedulerReplicasMissing",
+                         "AirflowTriggererReplicasMissing", "AirflowDagProcessorReplicasMissing", "AirflowSchedulerLoopSlow",
                          "AirflowNoCeleryWorker", "AirflowTaskQueuedTooLong", "AirflowWorkersBelowMinimum", "AirflowDagParseSlow",
-                         "AirflowDagImportErrors", "AirflowDagSyncFailing", "AirflowTeamTaskFailures"]
+                         "AirflowDagImportErrors", "AirflowDagSyncFailing", "AirflowTeamTaskFailures", "AirflowTaskMetricsExporterDown"]
 
     def test_workers_minimum_alert_only_with_a_minimum(self):
         """With minReplicas 0 (scale to zero) there is no minimum to fall below, so no such alert."""
@@ -165,20 +166,31 @@ class TestPrometheusRule:
         config["airflow-platform:airflow"]["workers"]["minReplicas"] = 0
         assert "AirflowWorkersBelowMinimum" not in alerting.alert_names(typed_config(config))
 
-    @pytest.mark.parametrize("alert, threshold", [("AirflowSchedulerLoopSlow", "> 20000"), ("AirflowTaskQueuedTooLong", "[30m:1m]) >= 30)"),
+    def test_replicas_alerts_only_with_more_than_one(self):
+        """With one scheduler, triggerer and DAG processor (dev) "fewer than the stack runs" is "none", which the *Down
+        alerts say; with two of one of them, only that one gets its replicas alert."""
+        replicas_alerts = ["AirflowSchedulerReplicasMissing", "AirflowTriggererReplicasMissing", "AirflowDagProcessorReplicasMissing"]
+        assert [n for n in alerting.alert_names(typed_config(stack_config("dev"))) if n.endswith("ReplicasMissing")] == []
+        config = stack_config("dev")
+        config["airflow-platform:airflow"]["replicas"] = {"triggerer": 2}
+        assert [n for n in alerting.alert_names(typed_config(config)) if n.endswith("ReplicasMissing")] == ["AirflowTriggererReplicasMissing"]
+        assert [n for n in alerting.alert_names(typed_config(stack_config("prod"))) if n.endswith("ReplicasMissing")] == replicas_alerts
+
+    @pytest.mark.parametrize("alert, threshold", [("AirflowSchedulerLoopSlow", "> 20000"), ("AirflowTaskQueuedTooLong", "> 1800"),
                                                   ("AirflowDagParseSlow", "> 180"), ("AirflowTeamTaskFailures", "> 20"),
-                                                  ("AirflowWorkersBelowMinimum", "< 3")],
-                             ids=["loop-ms", "queued-ms", "parse-s", "team-failures", "min-workers"])
+                                                  ("AirflowWorkersBelowMinimum", "< 3"), ("AirflowSchedulerReplicasMissing", "< 2"),
+                                                  ("AirflowTriggererReplicasMissing", "< 2"), ("AirflowDagProcessorReplicasMissing", "< 2")],
+                             ids=["loop-ms", "queued-s", "parse-s", "team-failures", "min-workers", "schedulers", "triggerers",
+                                  "dag-processors"])
     def test_thresholds_from_the_stack(self, alert, threshold):
         """Thresholds come from the prod stack file, converted to the metrics' units."""
         [rule] = [r for g in alerting.rule_groups(typed_config(stack_config("prod"))) for r in g["rules"] if r["alert"] == alert]
         assert rule["expr"].endswith(threshold)
 
-    def test_queued_sla_in_both_halves(self):
-        """The queued-time SLA (30 minutes in prod) bounds both the reported wait (in ms) and the undrained queue."""
+    def test_queued_sla_in_seconds(self):
+        """The queued-time SLA (30 minutes in prod) bounds the exporter's age of each DAG's oldest queued task, in seconds."""
         [rule] = [r for g in alerting.rule_groups(typed_config(stack_config("prod"))) for r in g["rules"] if r["alert"] == "AirflowTaskQueuedTooLong"]
-        assert "max_over_time(airflow_task_queued_duration[30m])) > 1800000" in rule["expr"]
-        assert "min_over_time(sum(airflow_executor_queued_tasks)[30m:1m]) > 0" in rule["expr"]
+        assert rule["expr"] == "max by (dag_id) (airflow_platform_oldest_queued_task_seconds) > 1800"
 
 
 class TestReceiverSecret:

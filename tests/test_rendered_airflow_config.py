@@ -1,5 +1,6 @@
 """Tests the airflow.cfg the chart renders from the program's values (the file every Airflow container mounts), and the
-Jobs around it: migrations and the admin user as plain Jobs, and the metadata DB cleanup CronJob's exact command."""
+Jobs around it: migrations and the admin user as plain Jobs, and the metadata DB cleanup CronJob's exact command (with and
+without --skip-archive)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import json
 
 import pytest
 
+from tests.conftest import stack_config
 from tests.rendered import airflow_cfg, container, env, pod
+from tools import render
+from tools.offline import run_stack_config
 
 
 @pytest.mark.parametrize("variant, concurrency, parallelism", [("dev", "4", "32"), ("prod", "8", "256")])
@@ -48,16 +52,35 @@ def test_connection_pools_match_the_capacity_contract(rendering):
     assert (airflow.sql_alchemy_pool_size, airflow.sql_alchemy_max_overflow, airflow.api_server_workers) == (5, 10, 4)
 
 
+def cleanup_container(release: render.RenderedRelease) -> dict:
+    return container(release.named("CronJob", "airflow-database-cleanup"), "database-cleanup")
+
+
 @pytest.mark.parametrize("variant, schedule, days", [("dev", "0 3 * * *", 14), ("prod", "0 2 * * 0", 90)])
 def test_cleanup_cronjob_command(rendering, variant, schedule, days):
-    """The metadata DB is cleaned on the stack's schedule of rows older than its retention, without a prompt."""
+    """The metadata DB is cleaned on the stack's schedule of rows older than its retention, without a prompt, and the purged
+    rows are deleted rather than archived into _airflow_deleted__* tables."""
     cronjob = rendering(variant).releases["airflow"].named("CronJob", "airflow-database-cleanup")
     assert cronjob["spec"]["schedule"] == schedule
     cleanup = container(cronjob, "database-cleanup")
     assert (cleanup["command"], cleanup["args"]) == (["bash"], ["-c", (
         f'CLEAN_TS=$(date -d "-{days} days" +"%Y-%m-%dT%H:%M:%S"); echo "Cleaning up metadata DB entries older than ${{CLEAN_TS}}"; '
-        'exec airflow db clean --clean-before-timestamp "${CLEAN_TS}" --yes --verbose')])
+        'exec airflow db clean --clean-before-timestamp "${CLEAN_TS}" --yes --skip-archive --verbose')])
     assert env(cleanup, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") == {"secretKeyRef": {"name": "platform-airflow-metadata", "key": "connection"}}
+
+
+def test_cleanup_archives_when_skip_archive_is_off(rendering):
+    """With airflow.databaseCleanup.skipArchive false the chart renders the same command without --skip-archive."""
+    config = stack_config("dev")
+    config["airflow-platform:airflow"]["databaseCleanup"]["skipArchive"] = False
+    plan = run_stack_config(config, "dev")
+    [release] = [r for r in render.releases(plan) if r.inputs["name"] == "airflow"]
+    archiving = cleanup_container(render.render_release(release.inputs, render.kubernetes_version(plan), []))
+    skipping = cleanup_container(rendering("dev").releases["airflow"])
+    assert archiving["args"] == ["-c", (
+        'CLEAN_TS=$(date -d "-14 days" +"%Y-%m-%dT%H:%M:%S"); echo "Cleaning up metadata DB entries older than ${CLEAN_TS}"; '
+        'exec airflow db clean --clean-before-timestamp "${CLEAN_TS}" --yes --verbose')]
+    assert archiving["args"][1] == skipping["args"][1].replace(" --skip-archive", "")
 
 
 @pytest.mark.parametrize("job", ["airflow-run-airflow-migrations", "airflow-create-user"])

@@ -186,8 +186,10 @@ def capacity_summary(cfg: PlatformConfig) -> str:
     budget = capacity.connection_budget(airflow, cfg.database.instance_class)
     slots = airflow.workers.max_replicas * airflow.workers.concurrency
     route = f"through {airflow.pgbouncer.replicas} PgBouncers" if airflow.pgbouncer.enabled else "direct"
+    memory = capacity.worker_memory_budget(airflow.workers)
     return (f"capacity: worker slots {slots} of parallelism {airflow.parallelism}; DB connections {budget.to_database} ({route}) "
-            f"of {budget.available} that {cfg.database.instance_class} leaves Airflow")
+            f"of {budget.available} that {cfg.database.instance_class} leaves Airflow; worker memory {memory.arithmetic} "
+            f"of {memory.limit_mib}")
 
 
 def _routes(config: dict) -> list[str]:

@@ -27,6 +27,8 @@ SECRET_TEXT = {
     "a private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     "a URL with a password": re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@"),
 }
+# A connection that is only its type (`aws://`: the pod's own credentials) holds nothing secret.
+EMPTY_CONNECTION = re.compile(r"[a-z][a-z0-9+.-]*://")
 
 
 def chart(release: Resource) -> str:
@@ -84,7 +86,7 @@ def secret_literals(tree: Any, where: str = "") -> list[str]:
         if not text:
             continue
         if key.startswith("env:"):
-            if SECRET_ENV.search(key[4:]):
+            if SECRET_ENV.search(key[4:]) and not EMPTY_CONNECTION.fullmatch(str(text)):
                 found.append(f"{place} sets {key[4:]} to a literal value")
             continue
         if _normal(key) in SECRET_KEYS:

@@ -1,0 +1,194 @@
+"""The end-to-end suite's one run of the platform's Airflow: started once, driven through one scenario, then inspected by
+the tests. The scenario's phases, in order: healthy (a 40-task run and a dagtool-generated DAG succeed); unhealthy
+(a team's tasks fail, a task waits on a queue no worker serves); one scheduler stops, then the other.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.e2e.figures import FIGURES
+from tests.e2e.local_airflow import AIRFLOW_VENV, REPOSITORY, Endpoints, LocalAirflow, main_container
+from tests.e2e.otlp_receiver import Receiver
+from tests.e2e.services import Postgres, Redis, free_port, wait_for
+
+DAGS = Path(__file__).parent / "dags"
+NOTIFIER = REPOSITORY / "dagtool" / "airflow_platform_notify.py"
+DBT_MANIFEST = REPOSITORY / "tests" / "fixtures" / "dbt" / "manifest.json"
+GENERATED_DAG = "analytics_dbt_sales"
+REGION = "eu-west-1"
+
+
+class Webhook:
+    """The Slack webhook stand-in: records every message posted to it."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+        webhook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                webhook.messages.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.port = free_port()
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/services/T000/B000/XXXX"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+
+@dataclass
+class Scenario:
+    """What happened, with the moments the phases changed (time.time())."""
+
+    airflow: LocalAirflow
+    postgres: Postgres
+    receiver: Receiver
+    webhook: Webhook
+    marks: dict[str, float] = field(default_factory=dict)
+    runs: dict[str, dict] = field(default_factory=dict)     # dag_id -> the run as the API returned it
+    triggered: dict[str, float] = field(default_factory=dict)
+
+    def sql(self, statement: str) -> str:
+        return self.postgres.sql(statement)
+
+
+def _generate_dbt_dag(directory: Path) -> None:
+    """One of the files `dagtool generate` writes from the dbt manifest, as a team would publish it."""
+    out = directory.parent / "generated"
+    subprocess.run([str(AIRFLOW_VENV / "bin" / "python"), "-m", "airflow_platform_dagtool", "generate", str(DBT_MANIFEST),
+                    "--team", "analytics", "--owner", "analytics@example.com", "--dbt-command", "true", "--out", str(out)],
+                   check=True, capture_output=True, cwd=REPOSITORY / "dagtool", env={"PYTHONPATH": str(REPOSITORY / "dagtool"), "PATH": "/usr/bin:/bin"})
+    shutil.copy(out / f"{GENERATED_DAG}.py", directory / f"{GENERATED_DAG}.py")
+
+
+def _moto(airflow: LocalAirflow, webhook: Webhook) -> None:
+    """S3 holds the remote logs, Secrets Manager the notifier's connection, as in the cloud."""
+    cfg = airflow.rendered_cfg()
+    bucket = cfg.get("logging", "remote_base_log_folder").removeprefix("s3://").split("/")[0]
+    prefix = json.loads(cfg.get("secrets", "backend_kwargs"))["connections_prefix"]
+    session = dict(endpoint_url=airflow.endpoints.aws, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+    boto3.client("s3", **session).create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    boto3.client("secretsmanager", **session).create_secret(
+        Name=f"{prefix}/platform_slack", SecretString=json.dumps({"conn_type": "slackwebhook", "password": webhook.url}))
+
+
+def _start_exporter(airflow: LocalAirflow) -> None:
+    """The program's task metrics Deployment: its script at its mount path under the suite's folder, its environment."""
+    [deployment] = [o for o in airflow.program_objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "airflow-task-metrics"]
+    [config_map] = [o for o in airflow.program_objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "airflow-task-metrics"]
+    container = main_container(deployment, "exporter")
+    mount = container["volumeMounts"][0]["mountPath"]
+    local = airflow.home.parent / mount.strip("/")
+    local.mkdir(parents=True, exist_ok=True)
+    for name, source in config_map["data"].items():
+        (local / name).write_text(source)
+    command = [part.replace(mount, str(local)) for part in airflow.command(container)]
+    overrides = {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"http://127.0.0.1:{airflow.endpoints.otlp_port}/v1/metrics",
+                 "AIRFLOW_PLATFORM_INTERVAL_SECONDS": "1"}
+    airflow.start("task-metrics", {**container, "command": command, "args": [],
+                                   "env": [e for e in container["env"] if e["name"] not in overrides]
+                                   + [{"name": k, "value": v} for k, v in overrides.items()]})
+
+
+def _wait_queued_for(scenario: Scenario, dag_id: str, seconds: float) -> None:
+    def waited() -> bool:
+        age = scenario.sql(f"SELECT coalesce(extract(epoch FROM now() - min(queued_dttm)), 0) FROM task_instance "
+                           f"WHERE dag_id = '{dag_id}' AND state = 'queued'")
+        return float(age) > seconds
+    wait_for(waited, f"a task of {dag_id} queued for {seconds:.0f} s", timeout=seconds + 120, interval=2)
+
+
+@pytest.fixture(scope="session")
+def scenario(rendering, tmp_path_factory) -> Scenario:
+    if not (AIRFLOW_VENV / "bin" / "airflow").exists():
+        pytest.fail(f"{AIRFLOW_VENV} is missing: `make test` installs it from requirements-e2e.txt")
+    from moto.server import ThreadedMotoServer
+    from tools import render
+
+    prod = rendering("prod")
+    root = tmp_path_factory.mktemp("e2e")
+    postgres, redis = Postgres().start(), Redis(root / "redis").start()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    moto.start()
+    receiver = Receiver(free_port()).start()
+    webhook = Webhook()
+    endpoints = Endpoints(database=postgres.url, broker=redis.url, aws=f"http://127.0.0.1:{moto._port}",
+                          otlp_port=receiver.port, api_port=free_port())
+    airflow = LocalAirflow(root / "airflow", endpoints, prod.releases["airflow"], render.program_objects(prod.plan))
+    dags = root / "dags"
+    shutil.copytree(DAGS, dags)
+    _generate_dbt_dag(dags / "analytics")
+    airflow.lay_out(dags, [NOTIFIER])
+    scenario = Scenario(airflow, postgres, receiver, webhook)
+    try:
+        _moto(airflow, webhook)
+        # The chart's Jobs, then the program's team-roles Job, as they run on a release.
+        airflow.run_job("migrate", main_container(airflow.workload("Job", "airflow-run-airflow-migrations"), "run-airflow-migrations"))
+        airflow.run_job("create-user", main_container(airflow.workload("Job", "airflow-create-user"), "create-user"))
+        roles = airflow.program_job("airflow-team-roles")
+        airflow.run_job("team-roles", main_container(roles, "team-roles"))
+        scenario.marks["start"] = time.time()
+        airflow.start_components()
+        _start_exporter(airflow)
+        airflow.wait_ready(["analytics_forty", GENERATED_DAG, "marketing_failing", "finance_unserved"])
+        scenario.marks["ready"] = time.time()
+
+        for dag_id in ("analytics_forty", GENERATED_DAG):
+            run_id, scenario.triggered[dag_id] = airflow.trigger(dag_id)
+            scenario.runs[dag_id] = airflow.wait_run(dag_id, run_id)
+        scenario.marks["healthy_end"] = time.time()
+
+        failing, _ = airflow.trigger("marketing_failing")
+        unserved, scenario.triggered["finance_unserved"] = airflow.trigger("finance_unserved")
+        scenario.runs["marketing_failing"] = airflow.wait_run("marketing_failing", failing)
+        wait_for(lambda: webhook.messages, "the notifier's message", timeout=120)
+        _wait_queued_for(scenario, "finance_unserved", 75)
+        scenario.marks["unhealthy_end"] = time.time()
+
+        first, second = airflow.running("scheduler")
+        first.stop()
+        scenario.marks["one_scheduler_stopped"] = time.time()
+        time.sleep(30)
+        second.stop()
+        scenario.marks["schedulers_stopped"] = time.time()
+        time.sleep(5)
+        # The tests read the DB, the receiver and the files: the rest of the suite need not share the machine with Airflow.
+        airflow.stop()
+        yield scenario
+    except Exception as error:
+        raise RuntimeError(f"{error}\n{airflow.log_tail('')}") from error
+    finally:
+        airflow.stop()
+        for server in (receiver, webhook, moto):
+            server.stop()
+        redis.stop()
+        postgres.stop()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if FIGURES:
+        terminalreporter.write_sep("-", "end-to-end figures (this run)")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")
