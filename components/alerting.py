@@ -3,9 +3,8 @@
 The rules use the names Airflow's metrics get on the OTEL path (OTLP -> collector -> its Prometheus exporter, the
 translation of tools/otlp_prometheus.py): `airflow_<stat with . and - as _>`, counters with `_total`, timers as gauges in
 milliseconds. Every Airflow process exports under its own `instance` (process_identity.py), so the rules sum or count
-over processes. Task failures and queue waits come from the metadata DB (task_metrics_exporter.py): Airflow counts
-`ti_failures` inside the task process, which exits before its next export, and reports no `task.queued_duration` for
-Celery tasks. Pods and deployments come from kube-state-metrics. Every rule, and every route, is exercised by promtool
+over processes. Task failures, queue waits and DAG parse staleness come from the metadata DB (task_metrics_exporter.py
+says why Airflow's own metrics cannot serve). Pods and deployments come from kube-state-metrics. Every rule, and every route, is exercised by promtool
 and amtool in the tests, and the end-to-end suite shows each Airflow rule firing on what real Airflow sent.
 
 Alertmanager reads every credential from a file of the Secret mounted at RECEIVER_SECRETS_DIR: the config
@@ -19,7 +18,7 @@ from typing import Any
 
 from components.config import PlatformConfig
 from components.names import AIRFLOW_NAMESPACE, SERVICE_ACCOUNTS
-from components.task_metrics_exporter import FAILED_TASKS, HEARTBEAT, OLDEST_QUEUED
+from components.task_metrics_exporter import FAILED_TASKS, HEARTBEAT, OLDEST_QUEUED, PARSE_AGE
 
 RULE_LABELS = {"release": "kube-prometheus-stack"}  # what the stack's Prometheus selects PrometheusRules by
 RECEIVER_SECRET = "alertmanager-receivers"
@@ -122,9 +121,11 @@ def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
             "Fewer Celery workers than the configured minimum",
             f"Fewer than {minimum} workers have been available for 15 minutes.", "airflow.workers.minReplicas"))
     dags = [
-        Alert("AirflowDagParseSlow", f"max(airflow_dag_processing_total_parse_time) > {thresholds.dag_parse_seconds}",
-              "15m", "warning", "dag-processor", "Parsing all DAG files is slow",
-              f"A full parse has taken over {thresholds.dag_parse_seconds} s for 15 minutes: look for one file that builds many DAGs.",
+        # Airflow 3.1's total_parse_time times only the queueing of the files; the DB says how stale the stalest DAG is.
+        Alert("AirflowDagParseSlow", f"max({PARSE_AGE}) > {thresholds.dag_parse_seconds}",
+              "5m", "warning", "dag-processor", "DAG files are parsed late",
+              f"A DAG has not been re-parsed for over {thresholds.dag_parse_seconds} s ({{{{ $value | humanizeDuration }}}}): "
+              "changes to DAGs are picked up late; look for a file that is slow to import or times out.",
               "alerting.dagParseSeconds"),
         Alert("AirflowDagImportErrors", "max(airflow_dag_processing_import_errors) > 0", "10m", "warning", "dag-processor",
               "DAG files fail to import", "{{ $value }} DAG files have failed to import for 10 minutes."),
@@ -143,8 +144,8 @@ def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
               "alerting.teamTaskFailuresPerHour"),
         Alert("AirflowTaskMetricsExporterDown", f"(sum(rate({HEARTBEAT}[5m])) or vector(0)) == 0", "10m", "warning", "task-metrics",
               "The task metrics exporter does not report",
-              "The exporter that reads task failures and queue waits from the metadata DB has not reported for 10 minutes: "
-              "AirflowTaskQueuedTooLong and AirflowTeamTaskFailures are blind."),
+              "The exporter that reads task failures, queue waits and parse staleness from the metadata DB has not reported for 10 minutes: "
+              "AirflowTaskQueuedTooLong, AirflowTeamTaskFailures and AirflowDagParseSlow are blind."),
     ]
     return {"airflow.health": health, "airflow.capacity": capacity, "airflow.dags": dags, "airflow.teams": teams}
 

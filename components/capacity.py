@@ -7,6 +7,7 @@ A model, stated so it can be checked (and argued with):
 - every Celery worker at KEDA's maximum may hold one connection per pool process plus one for itself
   (the result backend);
 - KEDA's PostgreSQL scaler holds a couple of its own, always direct to the DB;
+- the task metrics exporter holds one, through the same connection string as Airflow;
 - with PgBouncer, what reaches the DB is PgBouncer's pool per replica, and the processes above are its clients;
 - RDS keeps some connections for its superusers; the rest of `max_connections` is Airflow's.
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 # superuser_reserved_connections (3) + rds.rds_superuser_reserved_connections (2), RDS for PostgreSQL defaults.
 RDS_RESERVED_CONNECTIONS = 5
 KEDA_CONNECTIONS = 2
+TASK_METRICS_CONNECTIONS = 1  # task_metrics_exporter.py: a pool of one
 # The Celery worker's main process (consumer, heartbeats, the pool's bookkeeping), beside its pool.
 WORKER_MAIN_PROCESS_MIB = 512
 
@@ -55,7 +57,7 @@ def server_processes(airflow: AirflowConfig) -> int:
 def client_connections(airflow: AirflowConfig) -> int:
     pooled = server_processes(airflow) * (airflow.sql_alchemy_pool_size + airflow.sql_alchemy_max_overflow)
     workers = airflow.workers.max_replicas * (airflow.workers.concurrency + 1)
-    return pooled + workers
+    return pooled + workers + TASK_METRICS_CONNECTIONS
 
 
 def connection_budget(airflow: AirflowConfig, instance_class: str) -> ConnectionBudget:

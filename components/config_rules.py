@@ -126,7 +126,7 @@ def check_airflow_rules(cfg: PlatformConfig) -> None:
 
     budget = capacity.connection_budget(airflow, cfg.database.instance_class)
     model = (f"{budget.server_processes} Airflow processes × {airflow.sql_alchemy_pool_size + airflow.sql_alchemy_max_overflow} pooled "
-             f"+ {workers.max_replicas} workers × {workers.concurrency + 1}")
+             f"+ {workers.max_replicas} workers × {workers.concurrency + 1} + {capacity.TASK_METRICS_CONNECTIONS} for the task metrics exporter")
     if airflow.pgbouncer.enabled:
         accepted = airflow.pgbouncer.replicas * airflow.pgbouncer.max_client_conn
         if budget.clients > accepted:

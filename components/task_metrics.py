@@ -19,7 +19,7 @@ from components.observability_values import COLLECTOR_ENDPOINT, OTLP_HTTP_PORT
 NAME = exporter.SERVICE_NAME
 MOUNT_DIRECTORY = "/opt/airflow-platform"
 SCRIPT = Path(exporter.__file__).name
-# Measured in the end-to-end suite (docs/testing.md): the exporter's resident memory stays well under the request.
+# The end-to-end suite checks the exporter's peak resident memory stays under the request (README, "Figures").
 MEMORY_REQUEST, MEMORY_LIMIT = "128Mi", "256Mi"
 
 

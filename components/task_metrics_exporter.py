@@ -3,8 +3,10 @@ over OTLP like Airflow's own metrics, to the collector. The program ships this f
 Airflow image (SQLAlchemy, psycopg2 and the OpenTelemetry SDK are Airflow's own dependencies): `python <this file>`.
 
 Why the DB: Airflow 3.1 counts `ti_failures` inside the task process, which exits before its next periodic export, so
-no failure reaches the collector; and it reports no `task.queued_duration` for Celery tasks, and only when a task
-leaves the queue anyway. The DB holds every task instance's state, end and queue time, whatever killed it.
+no failure reaches the collector; it reports no `task.queued_duration` for Celery tasks, and only when a task leaves the
+queue anyway; and its `dag_processing.total_parse_time` times only the queueing of the files (the DAG processor sets
+its start just before emitting it), never their parsing. The DB holds every task instance's state, end and queue time,
+whatever killed it, and when each DAG was last parsed.
 
 Every gauge is reported for every team (or every DAG seen queued) on each export, as 0 when there is nothing, so a
 drained queue reads 0 at once instead of its last value until the collector forgets it.
@@ -24,9 +26,12 @@ FAILED_TASKS_OTLP = "airflow_platform.team_failed_tasks"        # airflow_platfo
 OLDEST_QUEUED_OTLP = "airflow_platform.oldest_queued_task"      # airflow_platform_oldest_queued_task_seconds{dag_id}
 OLDEST_QUEUED_UNIT = "s"
 HEARTBEAT_OTLP = "airflow_platform.task_metrics.heartbeat"      # airflow_platform_task_metrics_heartbeat_total
+PARSE_AGE_OTLP = "airflow_platform.oldest_dag_parse"            # airflow_platform_oldest_dag_parse_seconds
+PARSE_AGE_UNIT = "s"
 FAILED_TASKS = "airflow_platform_team_failed_tasks"
 OLDEST_QUEUED = "airflow_platform_oldest_queued_task_seconds"
 HEARTBEAT = "airflow_platform_task_metrics_heartbeat_total"
+PARSE_AGE = "airflow_platform_oldest_dag_parse_seconds"
 SERVICE_NAME = "airflow-task-metrics"
 FAILURE_WINDOW = datetime.timedelta(hours=1)
 
@@ -38,6 +43,7 @@ INTERVAL_ENV = "AIRFLOW_PLATFORM_INTERVAL_SECONDS"
 
 FAILED_SQL = "SELECT dag_id, count(*) FROM task_instance WHERE state = 'failed' AND end_date >= :since GROUP BY dag_id"
 QUEUED_SQL = "SELECT dag_id, min(queued_dttm) FROM task_instance WHERE state = 'queued' AND queued_dttm IS NOT NULL GROUP BY dag_id"
+PARSED_SQL = "SELECT min(last_parsed_time) FROM dag WHERE NOT is_stale AND last_parsed_time IS NOT NULL"
 
 
 def team_of(dag_id: str, teams: frozenset[str]) -> str | None:
@@ -53,6 +59,7 @@ class Snapshot:
         self.teams = teams
         self.failed = {team: 0 for team in teams}
         self.queued: dict[str, float] = {}
+        self.parse_age: float | None = None  # seconds since the least recently parsed DAG was parsed
         self.readings = 0
         self.lock = threading.Lock()
 
@@ -66,10 +73,16 @@ class Snapshot:
                 failed[team] += count
         queued = {dag_id: 0.0 for dag_id in self.queued}
         for dag_id, since in connection.execute(text(QUEUED_SQL)):
-            since = since if since.tzinfo else since.replace(tzinfo=datetime.timezone.utc)
-            queued[dag_id] = max(0.0, (now - since).total_seconds())
+            queued[dag_id] = _age(now, since)
+        parsed = connection.execute(text(PARSED_SQL)).scalar()
         with self.lock:
             self.failed, self.queued, self.readings = failed, queued, self.readings + 1
+            self.parse_age = None if parsed is None else _age(now, parsed)
+
+
+def _age(now: datetime.datetime, since: datetime.datetime) -> float:
+    since = since if since.tzinfo else since.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, (now - since).total_seconds())
 
 
 def main() -> None:
@@ -97,6 +110,10 @@ def main() -> None:
         with snapshot.lock:
             return [Observation(age, {"dag_id": dag_id}) for dag_id, age in sorted(snapshot.queued.items())]
 
+    def parse_age(options: CallbackOptions):
+        with snapshot.lock:
+            return [] if snapshot.parse_age is None else [Observation(snapshot.parse_age)]
+
     def readings(options: CallbackOptions):
         with snapshot.lock:
             return [Observation(snapshot.readings)]
@@ -104,6 +121,8 @@ def main() -> None:
     meter.create_observable_gauge(FAILED_TASKS_OTLP, [failed], description="Task instances of the team that failed in the last hour.")
     meter.create_observable_gauge(OLDEST_QUEUED_OTLP, [queued], unit=OLDEST_QUEUED_UNIT,
                                   description="How long the DAG's oldest queued task instance has waited.")
+    meter.create_observable_gauge(PARSE_AGE_OTLP, [parse_age], unit=PARSE_AGE_UNIT,
+                                  description="How long ago the least recently parsed DAG was parsed.")
     meter.create_observable_counter(HEARTBEAT_OTLP, [readings], description="Successful readings of the metadata DB.")
     while True:
         try:

@@ -11,7 +11,7 @@ import types
 
 import pytest
 
-from components import celery_config
+from components import celery_config, process_identity
 from components.airflow_values import SECRETS, Wiring, airflow_values
 from tests.conftest import stack_config, typed_config
 
@@ -185,3 +185,17 @@ class TestConfiguration:
         """airflowVersion is the image tag's version, so the chart's version switches match the image."""
         values = values_for("dev", image={"repository": "registry.example/airflow", "tag": "3.1.7-python3.12"})
         assert (values["airflowVersion"], values["images"]["airflow"]) == ("3.1.7", {"repository": "registry.example/airflow", "tag": "3.1.7-python3.12"})
+
+    @pytest.mark.parametrize("stack, timeout", [("dev", 25 * 60), ("prod", 40 * 60)], ids=["dev", "prod"])
+    def test_tasks_are_requeued_only_after_the_queue_sla(self, stack, timeout):
+        """task_queued_timeout is the stack's queued-task SLA plus 10 minutes, so the wait alert can fire before a requeue."""
+        assert values_for(stack)["config"]["scheduler"]["task_queued_timeout"] == timeout
+
+    def test_remote_logging_connection_exists_and_is_empty(self, values):
+        """The remote-logging connection is defined for every component, as its type alone: boto3 uses the pod's role."""
+        assert values["config"]["logging"]["remote_log_conn_id"] == "aws_default"
+        assert {"name": "AIRFLOW_CONN_AWS_DEFAULT", "value": "aws://"} in values["env"]
+
+    def test_every_process_gets_its_metrics_identity(self, values):
+        """The chart's airflowLocalSettings is the platform's identity module."""
+        assert values["airflowLocalSettings"] == process_identity.SOURCE

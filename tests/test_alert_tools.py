@@ -122,9 +122,10 @@ def otel_metric_names() -> set[str]:
 
 
 def exporter_metric_names() -> set[str]:
-    """The task metrics exporter's metrics as the collector names them: two gauges and the heartbeat, a monotonic sum."""
+    """The task metrics exporter's metrics as the collector names them: three gauges and the heartbeat, a monotonic sum."""
     return {metric_name(exporter.FAILED_TASKS_OTLP, gauge=True),
             metric_name(exporter.OLDEST_QUEUED_OTLP, exporter.OLDEST_QUEUED_UNIT, gauge=True),
+            metric_name(exporter.PARSE_AGE_OTLP, exporter.PARSE_AGE_UNIT, gauge=True),
             metric_name(exporter.HEARTBEAT_OTLP, monotonic_sum=True)}
 
 
@@ -417,15 +418,16 @@ class TestMetricNames:
         platform = {name for name in used if name.startswith("airflow_platform_")}
         assert used - platform == {"airflow_scheduler_heartbeat_total", "airflow_triggerer_heartbeat_total", "airflow_dag_processor_heartbeat_total",
                                    "airflow_scheduler_scheduler_loop_duration", "airflow_executor_queued_tasks",
-                                   "airflow_dag_processing_total_parse_time", "airflow_dag_processing_import_errors"}
+                                   "airflow_dag_processing_import_errors"}
         assert used - platform - otel_metric_names() == set()
-        assert platform == exporter_metric_names() == {exporter.FAILED_TASKS, exporter.OLDEST_QUEUED, exporter.HEARTBEAT}
+        assert platform == exporter_metric_names() == {exporter.FAILED_TASKS, exporter.OLDEST_QUEUED, exporter.PARSE_AGE, exporter.HEARTBEAT}
 
     @pytest.mark.parametrize("otlp, unit, kind, name", [
         (exporter.FAILED_TASKS_OTLP, "", "gauge", exporter.FAILED_TASKS),
         (exporter.OLDEST_QUEUED_OTLP, exporter.OLDEST_QUEUED_UNIT, "gauge", exporter.OLDEST_QUEUED),
+        (exporter.PARSE_AGE_OTLP, exporter.PARSE_AGE_UNIT, "gauge", exporter.PARSE_AGE),
         (exporter.HEARTBEAT_OTLP, "", "counter", exporter.HEARTBEAT),
-    ], ids=["failed-tasks", "oldest-queued", "heartbeat"])
+    ], ids=["failed-tasks", "oldest-queued", "parse-age", "heartbeat"])
     def test_exporter_names(self, otlp, unit, kind, name):
         """The Prometheus names the rules use are the exporter's OTLP names translated (the unit as a suffix, _total on
         the counter), not names written by hand."""

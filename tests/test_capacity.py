@@ -25,14 +25,14 @@ class TestConnectionBudget:
     """Tests the worst-case connection model."""
 
     def test_direct_budget_of_the_defaults(self):
-        """Defaults, no PgBouncer: 7 processes × 15 pooled + 10 workers × 9 + 2 for KEDA = 197 of db.m7g.large's 896."""
+        """Defaults, no PgBouncer: 7 processes × 15 pooled + 10 workers × 9 + 1 exporter + 2 for KEDA = 198 of db.m7g.large's 896."""
         budget = capacity.connection_budget(parse(MINIMAL).airflow, "db.m7g.large")
-        assert (budget.server_processes, budget.clients, budget.to_database, budget.available) == (7, 195, 197, 896)
+        assert (budget.server_processes, budget.clients, budget.to_database, budget.available) == (7, 196, 198, 896)
 
     def test_pgbouncer_caps_what_reaches_the_db(self):
-        """With PgBouncer only its pools (2 × 20) and KEDA reach the DB, whatever the 14 × 15 + 10 × 9 clients."""
+        """With PgBouncer only its pools (2 × 20) and KEDA reach the DB, whatever the 14 × 15 + 10 × 9 + 1 clients."""
         budget = capacity.connection_budget(parse(PROD_READY).airflow, "db.m7g.large")
-        assert (budget.server_processes, budget.clients, budget.to_database) == (14, 300, 42)
+        assert (budget.server_processes, budget.clients, budget.to_database) == (14, 301, 42)
 
 
 class TestWorkerMemoryBudget:
@@ -67,15 +67,15 @@ CAPACITY_REFUSALS = [
      "airflow.parallelism (64), or KEDA adds workers the scheduler never fills (got 10)."),
     ("direct-connections-beyond-the-class", {**MINIMAL, "database": {"instanceClass": "db.t4g.medium"}},
      {"parallelism": 1000, "workers": {"maxReplicas": 40, "concurrency": 8, "memoryGiB": 12}},
-     "Config key 'airflow-platform:database.instanceClass' must allow the 467 DB connections this stack may open "
-     "(7 Airflow processes × 15 pooled + 40 workers × 9 + 2 for KEDA), but db.t4g.medium leaves Airflow 445 (got \"db.t4g.medium\")."),
+     "Config key 'airflow-platform:database.instanceClass' must allow the 468 DB connections this stack may open "
+     "(7 Airflow processes × 15 pooled + 40 workers × 9 + 1 for the task metrics exporter + 2 for KEDA), but db.t4g.medium leaves Airflow 445 (got \"db.t4g.medium\")."),
     ("pgbouncer-pools-beyond-the-class", {**PROD_READY, "database": {"instanceClass": "db.t4g.medium"}},
      {"pgbouncer": {"replicas": 3, "poolSize": 200}},
      "Config key 'airflow-platform:database.instanceClass' must allow the 602 DB connections this stack may open "
      "(3 PgBouncers × 200 + 2 for KEDA), but db.t4g.medium leaves Airflow 445 (got \"db.t4g.medium\")."),
     ("pgbouncer-clients-beyond-max-client-conn", PROD_READY, {"pgbouncer": {"maxClientConn": 100}},
-     "Config key 'airflow-platform:airflow.pgbouncer.maxClientConn' must let the PgBouncer replicas accept the 300 client connections "
-     "Airflow may open (14 Airflow processes × 15 pooled + 10 workers × 9), not 200 (got 100)."),
+     "Config key 'airflow-platform:airflow.pgbouncer.maxClientConn' must let the PgBouncer replicas accept the 301 client connections "
+     "Airflow may open (14 Airflow processes × 15 pooled + 10 workers × 9 + 1 for the task metrics exporter), not 200 (got 100)."),
     ("cooldown-below-grace", MINIMAL, {"longestTaskMinutes": 60, "workers": {"cooldownSeconds": 600}},
      "Config key 'airflow-platform:airflow.workers.cooldownSeconds' must be at least the workers' termination grace period (5400 s, "
      "1.5 × airflow.longestTaskMinutes), so KEDA does not scale a worker in while it may still be finishing a task (got 600)."),
@@ -136,9 +136,9 @@ def test_missing_airflow_section():
     assert refusal(raw) == "Config key 'airflow-platform:airflow' is required."
 
 
-@pytest.mark.parametrize("stack, clients, to_database, available", [("dev", 125, 127, 445), ("prod", 390, 82, 1797)], ids=["dev", "prod"])
+@pytest.mark.parametrize("stack, clients, to_database, available", [("dev", 126, 128, 445), ("prod", 391, 82, 1797)], ids=["dev", "prod"])
 def test_the_stack_files_fit(stack, clients, to_database, available):
-    """The stack files' budgets: dev connects directly (7 × 15 + 4 × 5), prod through 2 PgBouncers × 40."""
+    """The stack files' budgets: dev connects directly (7 × 15 + 4 × 5 + 1), prod through 2 PgBouncers × 40."""
     cfg = typed_config(stack_config(stack))
     budget = capacity.connection_budget(cfg.airflow, cfg.database.instance_class)
     assert (budget.clients, budget.to_database, budget.available, budget.fits) == (clients, to_database, available, True)

@@ -225,10 +225,10 @@ class TestDashboard:
     """Tests the Airflow dashboard provisioned from dashboards/airflow.json."""
 
     def test_panels_cover_the_platform_signals(self, dashboard):
-        """Heartbeat, loop duration, queued and running tasks, workers, parse time and import errors each have a panel."""
+        """Heartbeat, loop duration, queued and running tasks, workers, parse staleness and import errors each have a panel."""
         expressions = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
         for metric in ("airflow_scheduler_heartbeat_total", "airflow_scheduler_scheduler_loop_duration", "airflow_executor_queued_tasks",
-                       "airflow_executor_running_tasks", "kube_deployment_status_replicas_available", "airflow_dag_processing_total_parse_time",
+                       "airflow_executor_running_tasks", "kube_deployment_status_replicas_available", "airflow_platform_oldest_dag_parse_seconds",
                        "airflow_dag_processing_import_errors"):
             assert metric in expressions
 

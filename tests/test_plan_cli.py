@@ -30,7 +30,7 @@ def test_dev_plan_printed_and_written(build_dir, capsys, dev_plan):
                        "Airflow", "TaskPods"]
     assert "chart kube-prometheus-stack 88.5.3" in out and "chart opentelemetry-collector 0.170.0" in out
     assert "zones: eu-west-1a, eu-west-1b" in out
-    assert ("capacity: worker slots 16 of parallelism 32; DB connections 127 (direct) of 445 that db.t4g.medium leaves Airflow; "
+    assert ("capacity: worker slots 16 of parallelism 32; DB connections 128 (direct) of 445 that db.t4g.medium leaves Airflow; "
             "worker memory 4 × (384 + 512) + 512 = 4096 MiB of 4096") in out
     assert "instanceClass=db.t4g.medium" in out and "multiAz=false" in out and "password=[secret]" in out
     assert "encryptionConfig.provider.keyArn=<airflow-dev-cluster-key>" in out

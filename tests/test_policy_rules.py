@@ -307,13 +307,17 @@ CASES: dict[str, tuple[list[Resource], list[Resource], list[str]]] = {
         airflow(airflow_values(), version="^1.19") + [res(RELEASE, "keda", {"chart": "kedacore/keda"})],
         ["release airflow installs airflow ^1.19", "release keda installs keda at whatever version is latest"]),
     "helm-values-no-secret-literals": (
-        airflow(airflow_values(fernetKeySecretName="airflow-fernet", env=[{"name": "AWS_REGION", "value": "eu-west-1"}])),
-        airflow(airflow_values(webserverSecretKey="s3cr3t", env=[{"name": "AIRFLOW__CORE__FERNET_KEY", "value": "x" * 44}],
+        # A connection that is only its type holds no secret (the remote-logging connection, boto3's own credentials).
+        airflow(airflow_values(fernetKeySecretName="airflow-fernet", env=[{"name": "AWS_REGION", "value": "eu-west-1"},
+                                                                          {"name": "AIRFLOW_CONN_AWS_DEFAULT", "value": "aws://"}])),
+        airflow(airflow_values(webserverSecretKey="s3cr3t", env=[{"name": "AIRFLOW__CORE__FERNET_KEY", "value": "x" * 44},
+                                                                 {"name": "AIRFLOW_CONN_WAREHOUSE", "value": "postgres://warehouse/db"}],
                                data={"metadataConnection": {"url": "postgresql://airflow:hunter2@db:5432/airflow"}}),
                 module=CELERY_MODULE + 'WEBHOOK = "https://hooks.slack.com/services/T0/B0/abc"\n'),
         ["ConfigMap celery-config: data.airflow_platform_celery.py contains a Slack webhook",
          "release airflow: values.webserverSecretKey holds a literal webserverSecretKey",
          "release airflow: values.env[0] sets AIRFLOW__CORE__FERNET_KEY to a literal value",
+         "release airflow: values.env[1] sets AIRFLOW_CONN_WAREHOUSE to a literal value",
          "release airflow: values.data.metadataConnection.url contains a URL with a password"]),
     "airflow-celery-executor": (
         airflow(airflow_values(executor="CeleryExecutor,KubernetesExecutor")), airflow(airflow_values(executor="KubernetesExecutor")),

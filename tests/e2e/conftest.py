@@ -1,12 +1,13 @@
 """The end-to-end suite's one run of the platform's Airflow: started once, driven through one scenario, then inspected by
 the tests. The scenario's phases, in order: healthy (a 40-task run and a dagtool-generated DAG succeed); unhealthy
-(a team's tasks fail, a task waits on a queue no worker serves); one scheduler stops, then the other.
+(a team's tasks fail, a task waits on a queue no worker serves, a DAG file breaks, then the DAG processor freezes); one scheduler stops, then the other.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -17,16 +18,22 @@ from pathlib import Path
 import boto3
 import pytest
 
+from components.task_metrics_exporter import PARSE_AGE
 from tests.e2e.figures import FIGURES
 from tests.e2e.local_airflow import AIRFLOW_VENV, REPOSITORY, Endpoints, LocalAirflow, main_container
 from tests.e2e.otlp_receiver import Receiver
-from tests.e2e.services import Postgres, Redis, free_port, wait_for
+from tests.e2e.services import Postgres, Redis, free_port, peak_kib, wait_for
 
 DAGS = Path(__file__).parent / "dags"
 NOTIFIER = REPOSITORY / "dagtool" / "airflow_platform_notify.py"
 DBT_MANIFEST = REPOSITORY / "tests" / "fixtures" / "dbt" / "manifest.json"
 GENERATED_DAG = "analytics_dbt_sales"
 REGION = "eu-west-1"
+FORTY_RUNS = 3  # the figures are medians over these runs
+# The suite's alerting.dagParseSeconds: files are re-parsed every 30 s while the DAG processor keeps up.
+PARSE_AGE_SECONDS = 90
+# What the scenario writes over a DAG file after the healthy phase (with the words Airflow's safe mode looks for).
+BROKEN_DAG = "from airflow.sdk import DAG\n\nthis is not Python\n"
 
 
 class Webhook:
@@ -67,8 +74,10 @@ class Scenario:
     receiver: Receiver
     webhook: Webhook
     marks: dict[str, float] = field(default_factory=dict)
-    runs: dict[str, dict] = field(default_factory=dict)     # dag_id -> the run as the API returned it
-    triggered: dict[str, float] = field(default_factory=dict)
+    runs: dict[str, dict] = field(default_factory=dict)     # dag_id -> its (last) run as the API returned it
+    triggered: dict[str, float] = field(default_factory=dict)  # run id -> when it was triggered
+    forty_runs: list[dict] = field(default_factory=list)
+    exporter_peak_kib: int = 0
 
     def sql(self, statement: str) -> str:
         return self.postgres.sql(statement)
@@ -112,6 +121,12 @@ def _start_exporter(airflow: LocalAirflow) -> None:
                                    + [{"name": k, "value": v} for k, v in overrides.items()]})
 
 
+def _wait_samples_above(receiver: Receiver, name: str, threshold: float, since: float, count: int) -> None:
+    """Until `count` exports of `name` have been above `threshold`: long enough for the alert's `for` in the replay."""
+    wait_for(lambda: sum(s.value > threshold for s in receiver.series(name, since=since)) >= count,
+             f"{count} exports of {name} above {threshold}", timeout=240, interval=2)
+
+
 def _wait_queued_for(scenario: Scenario, dag_id: str, seconds: float) -> None:
     def waited() -> bool:
         age = scenario.sql(f"SELECT coalesce(extract(epoch FROM now() - min(queued_dttm)), 0) FROM task_instance "
@@ -152,19 +167,31 @@ def scenario(rendering, tmp_path_factory) -> Scenario:
         scenario.marks["start"] = time.time()
         airflow.start_components()
         _start_exporter(airflow)
-        airflow.wait_ready(["analytics_forty", GENERATED_DAG, "marketing_failing", "finance_unserved"])
+        airflow.wait_ready(["analytics_forty", GENERATED_DAG, "marketing_failing", "finance_unserved", "analytics_breaks"])
         scenario.marks["ready"] = time.time()
 
-        for dag_id in ("analytics_forty", GENERATED_DAG):
-            run_id, scenario.triggered[dag_id] = airflow.trigger(dag_id)
+        for dag_id in ["analytics_forty"] * FORTY_RUNS + [GENERATED_DAG]:
+            run_id, triggered = airflow.trigger(dag_id)
+            scenario.triggered[run_id] = triggered
             scenario.runs[dag_id] = airflow.wait_run(dag_id, run_id)
+            if dag_id == "analytics_forty":
+                scenario.forty_runs.append(scenario.runs[dag_id])
         scenario.marks["healthy_end"] = time.time()
 
         failing, _ = airflow.trigger("marketing_failing")
-        unserved, scenario.triggered["finance_unserved"] = airflow.trigger("finance_unserved")
+        airflow.trigger("finance_unserved")
+        (airflow.home / "dags" / "analytics" / "analytics_breaks.py").write_text(BROKEN_DAG)
         scenario.runs["marketing_failing"] = airflow.wait_run("marketing_failing", failing)
         wait_for(lambda: webhook.messages, "the notifier's message", timeout=120)
         _wait_queued_for(scenario, "finance_unserved", 75)
+        # The replay turns each export into 30 s: 20 exports for AirflowDagImportErrors' 10m, 10 for AirflowDagParseSlow's 5m.
+        _wait_samples_above(receiver, "airflow_dag_processing_import_errors", 0, scenario.marks["healthy_end"], 25)
+        # A DAG processor that parses nothing (frozen, as one starved of CPU or stuck on a file would): every DAG goes stale.
+        [processor] = airflow.running("dag-processor")
+        scenario.marks["dag_processor_frozen"] = time.time()
+        processor.signal(signal.SIGSTOP)
+        _wait_samples_above(receiver, PARSE_AGE, PARSE_AGE_SECONDS, time.time(), 15)
+        processor.signal(signal.SIGCONT)
         scenario.marks["unhealthy_end"] = time.time()
 
         first, second = airflow.running("scheduler")
@@ -174,6 +201,8 @@ def scenario(rendering, tmp_path_factory) -> Scenario:
         second.stop()
         scenario.marks["schedulers_stopped"] = time.time()
         time.sleep(5)
+        [exporter] = airflow.running("task-metrics")
+        scenario.exporter_peak_kib = peak_kib(exporter.popen.pid)
         # The tests read the DB, the receiver and the files: the rest of the suite need not share the machine with Airflow.
         airflow.stop()
         yield scenario

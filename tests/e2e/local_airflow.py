@@ -101,8 +101,12 @@ class Process:
     popen: subprocess.Popen
     log: Path
 
+    def signal(self, number: int) -> None:
+        os.killpg(self.popen.pid, number)
+
     def stop(self, timeout: float = 30) -> None:
         if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGCONT)  # a stopped process would not see the SIGTERM
             os.killpg(self.popen.pid, signal.SIGTERM)
             try:
                 self.popen.wait(timeout)

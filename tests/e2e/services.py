@@ -42,6 +42,14 @@ def listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+def peak_kib(pid: int) -> int:
+    """A process's peak resident memory (VmHWM), KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise ValueError(f"process {pid} reports no VmHWM")
+
+
 def tool(name: str) -> str:
     found = str(POSTGRES_BIN / name) if (POSTGRES_BIN / name).exists() else shutil.which(name)
     if found is None:

@@ -13,12 +13,14 @@ import yaml
 
 from components.alerting import rule_groups
 from tests.conftest import stack_config, typed_config
+from tests.e2e.conftest import PARSE_AGE_SECONDS
 from tests.e2e.replay import SCRAPE_SECONDS, input_series, scrape_index
 from tests.test_alert_tools import run, write_yaml
 
 METRIC = re.compile(r"\b(airflow_[a-z0-9_]+)")
 # The suite runs one triggerer and one DAG processor, and short phases: the same rules, with these keys changed.
-SUITE_CONFIG = {"airflow-platform:alerting": {"queuedTaskSlaMinutes": 1, "teamTaskFailuresPerHour": 2},
+SUITE_CONFIG = {"airflow-platform:alerting": {"queuedTaskSlaMinutes": 1, "teamTaskFailuresPerHour": 2,
+                                              "dagParseSeconds": PARSE_AGE_SECONDS},
                 "airflow-platform:airflow": {"replicas": {"triggerer": 1, "dagProcessor": 1}}}
 
 
@@ -81,12 +83,19 @@ def test_a_healthy_run_fires_nothing(scenario, tmp_path):
     assert fired(scenario, tmp_path, "healthy_end", "healthy_end") == {}
 
 
-def test_failing_tasks_and_an_unserved_queue_fire(scenario, tmp_path):
-    """After the unhealthy phase: the team's failures, and the task nobody serves."""
-    alerts = fired(scenario, tmp_path, "unhealthy_end", "unhealthy_end")
+def test_failing_tasks_an_unserved_queue_and_a_broken_file_fire(scenario, tmp_path):
+    """Before the DAG processor freezes: the team's failures, the task nobody serves, and the broken DAG file."""
+    alerts = fired(scenario, tmp_path, "dag_processor_frozen", "dag_processor_frozen")
     assert any('team="marketing"' in labels for labels in alerts.get("AirflowTeamTaskFailures", [])), alerts
     assert any('dag_id="finance_unserved"' in labels for labels in alerts.get("AirflowTaskQueuedTooLong", [])), alerts
-    assert not {"AirflowSchedulerDown", "AirflowSchedulerReplicasMissing"} & set(alerts), alerts
+    assert "AirflowDagImportErrors" in alerts, alerts
+    assert not {"AirflowSchedulerDown", "AirflowSchedulerReplicasMissing", "AirflowDagParseSlow"} & set(alerts), alerts
+
+
+def test_a_frozen_dag_processor_fires_parse_slow(scenario, tmp_path):
+    """Once the DAG processor parses nothing, every DAG goes stale in the DB and AirflowDagParseSlow fires."""
+    alerts = fired(scenario, tmp_path, "unhealthy_end", "unhealthy_end")
+    assert {"AirflowDagParseSlow", "AirflowDagProcessorDown"} <= set(alerts), alerts
 
 
 def test_one_stopped_scheduler_fires_replicas_missing(scenario, tmp_path):

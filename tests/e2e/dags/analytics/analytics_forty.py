@@ -17,10 +17,12 @@ def _peak_kib(pid: int) -> int:
 
 
 def probe(ti=None, run_id=None):
-    # The task runs in a process the supervisor forked; the supervisor runs in a Celery pool process.
+    # The task runs in a process the supervisor forked; the supervisor runs in a Celery pool process
+    # (a Celery pool process), a child of the worker's main process.
     supervisor = os.getppid()
-    record = {"task": ti.task_id, "pid": os.getpid(), "supervisor": supervisor,
-              "task_peak_kib": _peak_kib(os.getpid()), "supervisor_peak_kib": _peak_kib(supervisor)}
+    worker = int(next(l for l in Path(f"/proc/{supervisor}/status").read_text().splitlines() if l.startswith("PPid:")).split()[1])
+    record = {"task": ti.task_id, "pid": os.getpid(), "supervisor": supervisor, "task_peak_kib": _peak_kib(os.getpid()),
+              "supervisor_peak_kib": _peak_kib(supervisor), "worker_peak_kib": _peak_kib(worker)}
     results = Path(os.environ["AIRFLOW_HOME"]) / "e2e-results" / run_id
     results.mkdir(parents=True, exist_ok=True)
     (results / f"{ti.task_id}.json").write_text(json.dumps(record))
