@@ -36,11 +36,11 @@ alert-tools:
 
 # PostgreSQL and Redis, which the end-to-end suite starts on 127.0.0.1 (Debian's postgresql and redis-server).
 e2e-services:
-	@if ! [ -x /usr/lib/postgresql/15/bin/postgres ] || ! command -v redis-server >/dev/null; then \
+	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || ! command -v redis-server >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql redis-server >/dev/null; \
 	  else \
-	    echo "PostgreSQL 15 or Redis is missing; install them with: sudo apt-get install postgresql redis-server" >&2; exit 1; \
+	    echo "PostgreSQL or Redis is missing; install them with: sudo apt-get install postgresql redis-server" >&2; exit 1; \
 	  fi; \
 	fi
 

@@ -18,7 +18,8 @@ import pytest
 
 # Debian's packages (the Makefile installs them as root, as it does promtool).
 PACKAGES = {"postgres": "postgresql", "redis-server": "redis-server"}
-POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+# Debian and Ubuntu keep the server's programs off PATH, under the major version: the newest one installed.
+POSTGRES_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), default=Path("/usr/lib/postgresql/15/bin"))
 DATABASE = "airflow"
 
 
