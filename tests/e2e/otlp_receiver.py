@@ -64,7 +64,6 @@ def translate(request: ExportMetricsServiceRequest, at: float) -> list[Sample]:
 class Receiver:
     port: int
     samples: list[Sample] = field(default_factory=list)
-    requests: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -80,7 +79,6 @@ class Receiver:
                 received = translate(request, time.time())
                 with receiver._lock:
                     receiver.samples.extend(received)
-                    receiver.requests += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.end_headers()
