@@ -1,6 +1,7 @@
 """The end-to-end suite's one run of the platform's Airflow: started once, driven through one scenario, then inspected by
 the tests. The scenario's phases, in order: healthy (a 40-task run and a dagtool-generated DAG succeed); unhealthy
-(a team's tasks fail, a task waits on a queue no worker serves, a DAG file breaks, then the DAG processor freezes); one scheduler stops, then the other.
+(a team's tasks fail, a task waits on a queue no worker serves, a DAG file breaks, the DAG processor freezes, the
+database holds the scheduler up); one scheduler stops, then the other with the triggerer and the task metrics exporter.; one scheduler stops, then the other.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ REGION = "eu-west-1"
 FORTY_RUNS = 3  # the figures are medians over these runs
 # The suite's alerting.dagParseSeconds: files are re-parsed every 30 s while the DAG processor keeps up.
 PARSE_AGE_SECONDS = 90
+# The suite's alerting.schedulerLoopSeconds, and how long each lock that holds the scheduler up lasts.
+LOOP_SECONDS, LOCK_SECONDS = 2, 4
 # What the scenario writes over a DAG file after the healthy phase (with the words Airflow's safe mode looks for).
 BROKEN_DAG = "from airflow.sdk import DAG\n\nthis is not Python\n"
 
@@ -127,6 +130,15 @@ def _wait_samples_above(receiver: Receiver, name: str, threshold: float, since: 
              f"{count} exports of {name} above {threshold}", timeout=240, interval=2)
 
 
+def _hold_scheduler_up(postgres: Postgres, stop: threading.Event) -> None:
+    """Two sessions take turns locking dag_run, which every scheduler loop reads: each loop waits for a lock to end."""
+    def locker() -> None:
+        while not stop.is_set():
+            postgres.sql(f"BEGIN; LOCK TABLE dag_run IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({LOCK_SECONDS}); COMMIT;")
+    for _ in range(2):
+        threading.Thread(target=locker, daemon=True).start()
+
+
 def _wait_queued_for(scenario: Scenario, dag_id: str, seconds: float) -> None:
     def waited() -> bool:
         age = scenario.sql(f"SELECT coalesce(extract(epoch FROM now() - min(queued_dttm)), 0) FROM task_instance "
@@ -193,16 +205,25 @@ def scenario(rendering, tmp_path_factory) -> Scenario:
         _wait_samples_above(receiver, PARSE_AGE, PARSE_AGE_SECONDS, time.time(), 15)
         processor.signal(signal.SIGCONT)
         scenario.marks["unhealthy_end"] = time.time()
+        # A database that makes every scheduler loop slow: 20 exports for AirflowSchedulerLoopSlow's 10m, and some, from
+        # each of the two schedulers.
+        release = threading.Event()
+        _hold_scheduler_up(postgres, release)
+        _wait_samples_above(receiver, "airflow_scheduler_scheduler_loop_duration", LOOP_SECONDS * 1000, time.time(), 2 * 25)
+        scenario.marks["database_slow_end"] = time.time()
+        release.set()
+        time.sleep(LOCK_SECONDS + 1)
 
         first, second = airflow.running("scheduler")
         first.stop()
         scenario.marks["one_scheduler_stopped"] = time.time()
         time.sleep(30)
-        second.stop()
-        scenario.marks["schedulers_stopped"] = time.time()
-        time.sleep(5)
         [exporter] = airflow.running("task-metrics")
         scenario.exporter_peak_kib = peak_kib(exporter.popen.pid)
+        for process in (second, *airflow.running("triggerer"), exporter):
+            process.stop()
+        scenario.marks["control_plane_stopped"] = time.time()
+        time.sleep(5)
         # The tests read the DB, the receiver and the files: the rest of the suite need not share the machine with Airflow.
         airflow.stop()
         yield scenario

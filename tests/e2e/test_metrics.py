@@ -13,14 +13,14 @@ import yaml
 
 from components.alerting import rule_groups
 from tests.conftest import stack_config, typed_config
-from tests.e2e.conftest import PARSE_AGE_SECONDS
+from tests.e2e.conftest import LOOP_SECONDS, PARSE_AGE_SECONDS
 from tests.e2e.replay import SCRAPE_SECONDS, input_series, scrape_index
 from tests.test_alert_tools import run, write_yaml
 
 METRIC = re.compile(r"\b(airflow_[a-z0-9_]+)")
 # The suite runs one triggerer and one DAG processor, and short phases: the same rules, with these keys changed.
 SUITE_CONFIG = {"airflow-platform:alerting": {"queuedTaskSlaMinutes": 1, "teamTaskFailuresPerHour": 2,
-                                              "dagParseSeconds": PARSE_AGE_SECONDS},
+                                              "dagParseSeconds": PARSE_AGE_SECONDS, "schedulerLoopSeconds": LOOP_SECONDS},
                 "airflow-platform:airflow": {"replicas": {"triggerer": 1, "dagProcessor": 1}}}
 
 
@@ -98,13 +98,19 @@ def test_a_frozen_dag_processor_fires_parse_slow(scenario, tmp_path):
     assert {"AirflowDagParseSlow", "AirflowDagProcessorDown"} <= set(alerts), alerts
 
 
+def test_a_slow_database_fires_scheduler_loop_slow(scenario, tmp_path):
+    """While every scheduler loop waits on a lock, AirflowSchedulerLoopSlow fires."""
+    alerts = fired(scenario, tmp_path, "database_slow_end", "database_slow_end")
+    assert "AirflowSchedulerLoopSlow" in alerts, alerts
+
+
 def test_one_stopped_scheduler_fires_replicas_missing(scenario, tmp_path):
     """With one of two schedulers stopped, the replicas alert fires and the all-down one does not."""
-    alerts = fired(scenario, tmp_path, "schedulers_stopped", "schedulers_stopped")
+    alerts = fired(scenario, tmp_path, "control_plane_stopped", "control_plane_stopped")
     assert "AirflowSchedulerReplicasMissing" in alerts and "AirflowSchedulerDown" not in alerts, alerts
 
 
-def test_both_stopped_schedulers_fire_scheduler_down(scenario, tmp_path):
-    """Once no scheduler heartbeats, the collector forgets them and AirflowSchedulerDown fires."""
-    alerts = fired(scenario, tmp_path, "schedulers_stopped", "schedulers_stopped", delay_scrapes=30)
-    assert "AirflowSchedulerDown" in alerts, alerts
+def test_a_stopped_control_plane_fires_its_down_alerts(scenario, tmp_path):
+    """Once no scheduler, triggerer or exporter reports, the collector forgets them and each one's alert fires."""
+    alerts = fired(scenario, tmp_path, "control_plane_stopped", "control_plane_stopped", delay_scrapes=45)
+    assert {"AirflowSchedulerDown", "AirflowTriggererDown", "AirflowTaskMetricsExporterDown"} <= set(alerts), alerts
