@@ -104,10 +104,12 @@ def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
               "alerting.schedulerLoopSeconds"),
     ]
     capacity = [
+        # Queued in the DB, not the executor's `queued_tasks`: that counts only what the scheduler has yet to send to the
+        # broker, and a task leaves it once in Redis, whether a worker takes it or not (the end-to-end suite shows it).
         Alert("AirflowNoCeleryWorker",
-              f"sum(airflow_executor_queued_tasks) > 0 and on() ({_available_workers()}) == 0",
+              f'max({OLDEST_QUEUED}{{executor="CeleryExecutor"}}) > 0 and on() ({_available_workers()}) == 0',
               "5m", "critical", "workers", "Tasks are queued and no Celery worker is available",
-              "Tasks have been queued for 5 minutes while no worker is available: KEDA or the worker node group cannot bring one up."),
+              "Celery tasks have been queued for 5 minutes while no worker is available: KEDA or the worker nodes cannot bring one up."),
         # The age of each DAG's oldest queued task, read from the DB: it grows while the task waits, drained or not.
         Alert("AirflowTaskQueuedTooLong", f"max by (dag_id) ({OLDEST_QUEUED}) > {sla * 60}",
               "0m", "warning", "workers", "Tasks wait in the queue longer than the SLA",
@@ -145,7 +147,7 @@ def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
         Alert("AirflowTaskMetricsExporterDown", f"(sum(rate({HEARTBEAT}[5m])) or vector(0)) == 0", "10m", "warning", "task-metrics",
               "The task metrics exporter does not report",
               "The exporter that reads task failures, queue waits and parse staleness from the metadata DB has not reported for 10 minutes: "
-              "AirflowTaskQueuedTooLong, AirflowTeamTaskFailures and AirflowDagParseSlow are blind."),
+              "AirflowNoCeleryWorker, AirflowTaskQueuedTooLong, AirflowTeamTaskFailures and AirflowDagParseSlow are blind."),
     ]
     return {"airflow.health": health, "airflow.capacity": capacity, "airflow.dags": dags, "airflow.teams": teams}
 

@@ -8,7 +8,7 @@ queue anyway; and its `dag_processing.total_parse_time` times only the queueing 
 its start just before emitting it), never their parsing. The DB holds every task instance's state, end and queue time,
 whatever killed it, and when each DAG was last parsed.
 
-Every gauge is reported for every team (or every DAG seen queued) on each export, as 0 when there is nothing, so a
+Every gauge is reported for every team (or every DAG and executor seen queued) on each export, as 0 when there is nothing, so a
 drained queue reads 0 at once instead of its last value until the collector forgets it.
 
 The names below are the OTLP names; the comments give the Prometheus names they become (tools/otlp_prometheus.py).
@@ -23,7 +23,7 @@ import threading
 import time
 
 FAILED_TASKS_OTLP = "airflow_platform.team_failed_tasks"        # airflow_platform_team_failed_tasks{team}
-OLDEST_QUEUED_OTLP = "airflow_platform.oldest_queued_task"      # airflow_platform_oldest_queued_task_seconds{dag_id}
+OLDEST_QUEUED_OTLP = "airflow_platform.oldest_queued_task"      # airflow_platform_oldest_queued_task_seconds{dag_id, executor}
 OLDEST_QUEUED_UNIT = "s"
 HEARTBEAT_OTLP = "airflow_platform.task_metrics.heartbeat"      # airflow_platform_task_metrics_heartbeat_total
 PARSE_AGE_OTLP = "airflow_platform.oldest_dag_parse"            # airflow_platform_oldest_dag_parse_seconds
@@ -42,7 +42,8 @@ TEAMS_ENV = "AIRFLOW_PLATFORM_TEAMS"          # comma-separated team names
 INTERVAL_ENV = "AIRFLOW_PLATFORM_INTERVAL_SECONDS"
 
 FAILED_SQL = "SELECT dag_id, count(*) FROM task_instance WHERE state = 'failed' AND end_date >= :since GROUP BY dag_id"
-QUEUED_SQL = "SELECT dag_id, min(queued_dttm) FROM task_instance WHERE state = 'queued' AND queued_dttm IS NOT NULL GROUP BY dag_id"
+QUEUED_SQL = ("SELECT dag_id, executor, min(queued_dttm) FROM task_instance WHERE state = 'queued' AND queued_dttm IS NOT NULL "
+              "GROUP BY dag_id, executor")
 PARSED_SQL = "SELECT min(last_parsed_time) FROM dag WHERE NOT is_stale AND last_parsed_time IS NOT NULL"
 
 
@@ -52,13 +53,21 @@ def team_of(dag_id: str, teams: frozenset[str]) -> str | None:
     return prefix if "_" in dag_id and prefix in teams else None
 
 
+def executor_of(chosen: str | None) -> str:
+    """The executor a task instance is queued to: its task's `executor` (an alias, class name or import path, as the DAG
+    author wrote it), or the first configured one when unset, which the stack config makes Celery."""
+    if chosen is None or "celery" in chosen.lower():
+        return "CeleryExecutor"
+    return "KubernetesExecutor" if "kubernetes" in chosen.lower() else chosen
+
+
 class Snapshot:
     """The last reading of the DB, which the instruments' callbacks report at each export."""
 
     def __init__(self, teams: frozenset[str]) -> None:
         self.teams = teams
         self.failed = {team: 0 for team in teams}
-        self.queued: dict[str, float] = {}
+        self.queued: dict[tuple[str, str], float] = {}  # (dag_id, executor) -> seconds
         self.parse_age: float | None = None  # seconds since the least recently parsed DAG was parsed
         self.readings = 0
         self.lock = threading.Lock()
@@ -71,9 +80,10 @@ class Snapshot:
             team = team_of(dag_id, self.teams)
             if team:
                 failed[team] += count
-        queued = {dag_id: 0.0 for dag_id in self.queued}
-        for dag_id, since in connection.execute(text(QUEUED_SQL)):
-            queued[dag_id] = _age(now, since)
+        queued = {key: 0.0 for key in self.queued}
+        for dag_id, chosen, since in connection.execute(text(QUEUED_SQL)):
+            key = (dag_id, executor_of(chosen))
+            queued[key] = max(queued.get(key, 0.0), _age(now, since))
         parsed = connection.execute(text(PARSED_SQL)).scalar()
         with self.lock:
             self.failed, self.queued, self.readings = failed, queued, self.readings + 1
@@ -108,7 +118,7 @@ def main() -> None:
 
     def queued(options: CallbackOptions):
         with snapshot.lock:
-            return [Observation(age, {"dag_id": dag_id}) for dag_id, age in sorted(snapshot.queued.items())]
+            return [Observation(age, {"dag_id": dag_id, "executor": executor}) for (dag_id, executor), age in sorted(snapshot.queued.items())]
 
     def parse_age(options: CallbackOptions):
         with snapshot.lock:

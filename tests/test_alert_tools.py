@@ -417,8 +417,7 @@ class TestMetricNames:
         used = set(re.findall(r"\bairflow_[a-z0-9_]+", " ".join(r["expr"] for group in rule_groups(prod) for r in group["rules"])))
         platform = {name for name in used if name.startswith("airflow_platform_")}
         assert used - platform == {"airflow_scheduler_heartbeat_total", "airflow_triggerer_heartbeat_total", "airflow_dag_processor_heartbeat_total",
-                                   "airflow_scheduler_scheduler_loop_duration", "airflow_executor_queued_tasks",
-                                   "airflow_dag_processing_import_errors"}
+                                   "airflow_scheduler_scheduler_loop_duration", "airflow_dag_processing_import_errors"}
         assert used - platform - otel_metric_names() == set()
         assert platform == exporter_metric_names() == {exporter.FAILED_TASKS, exporter.OLDEST_QUEUED, exporter.PARSE_AGE, exporter.HEARTBEAT}
 

@@ -244,4 +244,4 @@ class TestDashboard:
         """The dashboard reads the same Airflow metric names the alert rules use (the OTEL path)."""
         used = set(re.findall(r"\bairflow_[a-z0-9_]+", " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])))
         in_rules = set(re.findall(r"\bairflow_[a-z0-9_]+", json.dumps(alerting.rule_groups(typed_config(stack_config("prod"))))))
-        assert used - in_rules <= {"airflow_executor_running_tasks", "airflow_executor_open_slots"}
+        assert used - in_rules <= {"airflow_executor_queued_tasks", "airflow_executor_running_tasks", "airflow_executor_open_slots"}

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from components.process_identity import SOURCE
+from tests.e2e.local_airflow import AIRFLOW_VENV
 
 # Runs the module, then forks: each process prints the OTEL_RESOURCE_ATTRIBUTES it would create its meter with.
 PROBE = SOURCE + '''
@@ -37,3 +38,36 @@ def test_other_attributes_are_kept_and_an_inherited_id_replaced():
     """Attributes set by the pod stay; an instance id set before is replaced, not duplicated."""
     [(pid, attributes), _] = run_probe("deployment.environment=prod,service.instance.id=stale")
     assert attributes == f"deployment.environment=prod,service.instance.id={socket.gethostname()}:{pid}"
+
+
+# The module, then a meter as Airflow creates it, then a fork: each process prints the identity its meter exports under.
+INHERITED_METER_PROBE = SOURCE + '''
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+
+provider = MeterProvider(resource=Resource.create())
+
+
+def exported_identity():
+    print(os.getpid(), provider._sdk_config.resource.attributes["service.instance.id"], flush=True)
+
+
+exported_identity()
+child = os.fork()
+if child == 0:
+    exported_identity()
+    os._exit(0)
+os.waitpid(child, 0)
+'''
+
+
+def test_a_meter_inherited_through_fork_exports_the_childs_identity():
+    """With Airflow's OpenTelemetry SDK, a meter created before a fork exports <host>:<child pid> in the child, not the
+    random UUID the SDK would detect after the fork, nor the parent's identity."""
+    python = AIRFLOW_VENV / "bin" / "python"
+    assert python.exists(), f"{AIRFLOW_VENV} is missing: `make test` installs it from requirements-e2e.txt"
+    out = subprocess.run([str(python), "-c", INHERITED_METER_PROBE], env={**os.environ, "OTEL_RESOURCE_ATTRIBUTES": ""},
+                         capture_output=True, text=True, check=True).stdout
+    lines = [line.split(" ", 1) for line in out.splitlines()]
+    assert len(lines) == 2 and lines[0][0] != lines[1][0]
+    assert [identity for _, identity in lines] == [f"{socket.gethostname()}:{pid}" for pid, _ in lines]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.task_metrics_exporter import team_of
+from components.task_metrics_exporter import executor_of, team_of
 
 TEAMS = frozenset({"analytics", "finance"})
 
@@ -15,6 +15,18 @@ TEAMS = frozenset({"analytics", "finance"})
 def test_team_of(dag_id, team):
     """A DAG belongs to the team its id starts with, followed by an underscore."""
     assert team_of(dag_id, TEAMS) == team
+
+
+@pytest.mark.parametrize("chosen, executor", [
+    (None, "CeleryExecutor"), ("CeleryExecutor", "CeleryExecutor"),
+    ("airflow.providers.celery.executors.celery_executor.CeleryExecutor", "CeleryExecutor"),
+    ("KubernetesExecutor", "KubernetesExecutor"),
+    ("airflow.providers.cncf.kubernetes.executors.kubernetes_executor.KubernetesExecutor", "KubernetesExecutor"),
+    ("my_executor", "my_executor"),
+], ids=["unset-is-the-default", "class-name", "celery-import-path", "kubernetes", "kubernetes-import-path", "an-alias-as-is"])
+def test_executor_of(chosen, executor):
+    """A queued task's executor, however its DAG names it; unset means the first configured one, Celery."""
+    assert executor_of(chosen) == executor
 
 
 def deployment(plan) -> dict:

@@ -21,7 +21,7 @@ import pytest
 
 from components.task_metrics_exporter import PARSE_AGE
 from tests.e2e.figures import FIGURES
-from tests.e2e.local_airflow import AIRFLOW_VENV, REPOSITORY, Endpoints, LocalAirflow, main_container
+from tests.e2e.local_airflow import AIRFLOW_VENV, CONTROL_PLANE, REPOSITORY, Endpoints, LocalAirflow, main_container
 from tests.e2e.otlp_receiver import Receiver
 from tests.e2e.services import Postgres, Redis, free_port, peak_kib, wait_for
 
@@ -198,12 +198,14 @@ def scenario(rendering, tmp_path_factory) -> Scenario:
         _wait_queued_for(scenario, "finance_unserved", 75)
         # The replay turns each export into 30 s: 20 exports for AirflowDagImportErrors' 10m, 10 for AirflowDagParseSlow's 5m.
         _wait_samples_above(receiver, "airflow_dag_processing_import_errors", 0, scenario.marks["healthy_end"], 25)
-        # A DAG processor that parses nothing (frozen, as one starved of CPU or stuck on a file would): every DAG goes stale.
-        [processor] = airflow.running("dag-processor")
+        # DAG processors that parse nothing (frozen, as ones starved of CPU or stuck on a file would): every DAG goes stale.
+        processors = airflow.running("dag-processor")
         scenario.marks["dag_processor_frozen"] = time.time()
-        processor.signal(signal.SIGSTOP)
+        for processor in processors:
+            processor.signal(signal.SIGSTOP)
         _wait_samples_above(receiver, PARSE_AGE, PARSE_AGE_SECONDS, time.time(), 15)
-        processor.signal(signal.SIGCONT)
+        for processor in processors:
+            processor.signal(signal.SIGCONT)
         scenario.marks["unhealthy_end"] = time.time()
         # A database that makes every scheduler loop slow: 20 exports for AirflowSchedulerLoopSlow's 10m, and some, from
         # each of the two schedulers.
@@ -214,13 +216,14 @@ def scenario(rendering, tmp_path_factory) -> Scenario:
         release.set()
         time.sleep(LOCK_SECONDS + 1)
 
-        first, second = airflow.running("scheduler")
-        first.stop()
-        scenario.marks["one_scheduler_stopped"] = time.time()
+        # One of the two replicas of each control-plane component goes, then the last scheduler and triggerer, and the exporter.
+        for component in CONTROL_PLANE:
+            airflow.running(component)[0].stop()
+        scenario.marks["one_of_each_stopped"] = time.time()
         time.sleep(30)
         [exporter] = airflow.running("task-metrics")
         scenario.exporter_peak_kib = peak_kib(exporter.popen.pid)
-        for process in (second, *airflow.running("triggerer"), exporter):
+        for process in (*airflow.running("scheduler"), *airflow.running("triggerer"), exporter):
             process.stop()
         scenario.marks["control_plane_stopped"] = time.time()
         time.sleep(5)

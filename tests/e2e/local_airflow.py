@@ -1,9 +1,10 @@
 """The platform's Airflow, run on this machine from what the real chart renders for the prod stack.
 
 `airflow.cfg`, `airflow_local_settings.py` and the components' commands and environments are the rendered ones; the
-Celery module is the program's, at the chart's mount path. What cannot be the same is changed in one place, SWAPS
-(the endpoints, and the paths under the chart's AIRFLOW_HOME), plus the secrets' values (the suite's own), and the
-replicas (REPLICAS: a 2-core machine). A test asserts that nothing else differs.
+Celery module is the program's, at the chart's mount path. What cannot be the same is changed in one place, swaps()
+and environment_swaps() (the endpoints, the paths under the chart's AIRFLOW_HOME, a log-server port per triggerer on a
+shared host), plus the secrets' values (the suite's own), and the replicas of the API server and the worker
+(SINGLE: a 2-core machine). A test asserts that nothing else of airflow.cfg differs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import secrets
 import shutil
 import signal
+import string
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -23,14 +25,15 @@ from typing import Any
 import requests
 
 from components import celery_config
-from tests.e2e.services import wait_for
+from tests.e2e.services import free_port, wait_for
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 AIRFLOW_VENV = REPOSITORY / ".venv-airflow"
 CHART_HOME = "/opt/airflow"  # the chart's AIRFLOW_HOME, under which it mounts everything
-# The Airflow release's Deployments the suite runs, by their container's name, with the replicas it runs of each:
-# two schedulers, so two replicas of one component are seen apart; one of the rest, for two cores.
-REPLICAS = {"scheduler": 2, "dag-processor": 1, "triggerer": 1, "api-server": 1, "worker": 1}
+# The Airflow release's Deployments the suite runs, by their container's name. The control plane runs as many replicas as
+# rendered (prod: two of each), so that losing one of two is seen; the API server and the worker one each, for two cores.
+CONTROL_PLANE = ("scheduler", "dag-processor", "triggerer")
+SINGLE = ("api-server", "worker")
 # Airflow exports every second (the stack: every 30 s) so that a short run yields many samples.
 EXPORT_INTERVAL_MS = 1000
 # A pool process is replaced after this many tasks (prod: 200), so that a 40-task run shows it.
@@ -41,6 +44,12 @@ SECRET_KEYS = {
     ("platform-airflow-api-secret-key", "api-secret-key"): "token", ("platform-airflow-jwt-secret", "jwt-secret"): "token",
     ("platform-airflow-admin-password", "password"): "admin",
 }
+
+
+def _alphanumeric(length: int) -> str:
+    """A password as the program generates them (RandomPassword, special=False): one starting with "-" would be taken
+    for an option by the create-user Job's command line."""
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(length))
 
 
 @dataclass(frozen=True)
@@ -68,11 +77,15 @@ def swaps(endpoints: Endpoints, rendered: configparser.ConfigParser, home: Path)
     return changed
 
 
-def environment_swaps(endpoints: Endpoints) -> dict[str, str]:
-    """What the suite adds to every process's environment: the AWS endpoint (moto stands for S3 and Secrets Manager) and
-    the credentials IRSA would give, and the environment's Airflow on PATH."""
-    return {"AWS_ENDPOINT_URL": endpoints.aws, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "PATH": f"{AIRFLOW_VENV / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}", "PYTHONUNBUFFERED": "1"}
+def environment_swaps(endpoints: Endpoints, component: str) -> dict[str, str]:
+    """What the suite adds to a process's environment: the AWS endpoint (moto stands for S3 and Secrets Manager) and the
+    credentials IRSA would give, and the environment's Airflow on PATH; a triggerer's log server gets a port of its own,
+    as each pod has its own address."""
+    swapped = {"AWS_ENDPOINT_URL": endpoints.aws, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "PATH": f"{AIRFLOW_VENV / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}", "PYTHONUNBUFFERED": "1"}
+    if component == "triggerer":
+        swapped["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] = str(free_port())
+    return swapped
 
 
 def read_cfg(text: str) -> configparser.ConfigParser:
@@ -131,7 +144,7 @@ class LocalAirflow:
         from cryptography.fernet import Fernet
         self.secret_values = {"db": self.endpoints.database, "broker": self.endpoints.broker,
                               "fernet": Fernet.generate_key().decode(), "token": secrets.token_urlsafe(32),
-                              "admin": secrets.token_urlsafe(16)}
+                              "admin": _alphanumeric(24)}
 
     # --- files -------------------------------------------------------------------------------------------
     @property
@@ -180,7 +193,7 @@ class LocalAirflow:
             else:
                 ref = item["valueFrom"]["secretKeyRef"]
                 env[item["name"]] = self.secret_values[SECRET_KEYS[(ref["name"], ref["key"])]]
-        env.update(environment_swaps(self.endpoints))
+        env.update(environment_swaps(self.endpoints, container["name"]))
         return env
 
     def command(self, container: dict) -> list[str]:
@@ -209,9 +222,10 @@ class LocalAirflow:
         return job
 
     def start_components(self) -> None:
-        for component, replicas in REPLICAS.items():
-            container = main_container(self.workload("Deployment", f"airflow-{component}"), component)
-            for replica in range(replicas):
+        for component in CONTROL_PLANE + SINGLE:
+            deployment = self.workload("Deployment", f"airflow-{component}")
+            container = main_container(deployment, component)
+            for replica in range(deployment["spec"]["replicas"] if component in CONTROL_PLANE else 1):
                 self.start(component, container, replica)
 
     def running(self, name: str) -> list[Process]:
