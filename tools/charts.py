@@ -24,7 +24,7 @@ import helm_python as helm
 
 from components.charts import CHARTS, PinnedChart, is_oci
 from components.config import ConfigError
-from components.config_fields import LOOPBACK_HOSTS
+from components.config.fields import LOOPBACK_HOSTS
 from tools.offline import StackFileError, read_stack_file, refusal, stack_file, typed_config
 from tools.upstream import CACHE, UpstreamMissing, sha256
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import annotated_types
 from pydantic import BaseModel
 
-from components.config_fields import REGION_KEY, SECRET_KEYS, ConfigError
+from components.config.fields import REGION_KEY, SECRET_KEYS, ConfigError
 
 
 def unwrap(annotation: Any) -> Any:

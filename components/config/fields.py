@@ -1,6 +1,6 @@
 """The building blocks of the typed stack config: the error every refusal raises, and the checked field types.
 
-Each check raises pydantic's custom error with our own sentence (`requirement`), which `config_errors` turns into one
+Each check raises pydantic's custom error with our own sentence (`requirement`), which `errors` turns into one
 `ConfigError` naming the key.
 """
 

@@ -9,10 +9,11 @@ import re
 from typing import TYPE_CHECKING
 
 from components import capacity, instance_classes
-from components.config_fields import RESERVED_TAG_KEYS, ConfigError
+from components.config.fields import RESERVED_TAG_KEYS, ConfigError
 
 if TYPE_CHECKING:
-    from components.config import NodeGroupConfig, PlatformConfig
+    from components.config.cluster import NodeGroupConfig
+    from components.config.platform import PlatformConfig
 
 
 def cpu_architecture(instance_type: str) -> str:
@@ -138,3 +139,4 @@ def check_airflow_rules(cfg: PlatformConfig) -> None:
         raise ConfigError("database.instanceClass",
                           f"must allow the {budget.to_database} DB connections this stack may open ({model} + {capacity.KEDA_CONNECTIONS} for KEDA), "
                           f"but {cfg.database.instance_class} leaves Airflow {budget.available}", cfg.database.instance_class)
+

@@ -1,0 +1,25 @@
+"""The `network` key: the VPC."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional
+
+from pydantic import AfterValidator, Field
+
+from components.config.fields import matching, private_ipv4_network
+from components.config.model import Model
+
+
+class NetworkConfig(Model):
+    """Where the platform runs: a new VPC (default) or an existing one."""
+
+    vpc_cidr: Optional[Annotated[str, AfterValidator(private_ipv4_network)]] = Field(
+        None, description="CIDR of the new VPC (/16 to /20, private range); each zone gets a private subnet of 1/8 of it and a public one of 1/64.",
+        json_schema_extra={"defaultText": "10.0.0.0/16 (unless existingVpcId is set)"})
+    nat_gateways: Optional[Literal["single", "per-zone"]] = Field(
+        None, description="NAT gateways of a new VPC: one shared, or one per zone so a zone loss keeps egress.",
+        json_schema_extra={"defaultText": "per-zone in production, else single"})
+    existing_vpc_id: Optional[Annotated[str, matching(r"vpc-[0-9a-f]{8,17}", "must be a VPC id, like vpc-0123456789abcdef0")]] = Field(
+        None, description="Use this VPC instead of creating one; then existingPrivateSubnetIds is required.")
+    existing_private_subnet_ids: list[Annotated[str, matching(r"subnet-[0-9a-f]{8,17}", "must be a subnet id, like subnet-0123456789abcdef0")]] = Field(
+        default_factory=list, description="With existingVpcId: one private subnet per zone, in distinct zones, routed to a NAT.")
