@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 from urllib.parse import quote
 
 import pulumi
@@ -87,6 +87,8 @@ class AirflowArgs:
     broker_address: Optional[pulumi.Input[str]] = None
     broker_auth_token: Optional[pulumi.Output[str]] = None
     dag_volume: Optional[DagVolumeArgs] = None
+    # What must exist before the release can become ready: the NodePools its workers are scheduled on.
+    node_pools: Sequence[pulumi.Resource] = ()
 
 
 class Airflow(pulumi.ComponentResource):
@@ -109,7 +111,7 @@ class Airflow(pulumi.ComponentResource):
                 cfg.airflow.workers.max_tasks_per_child, cfg.airflow.workers.max_memory_per_child_kib)},
             opts=pulumi.ResourceOptions(parent=self))
 
-        dependencies: list[pulumi.Resource] = [args.keda, celery_module, *secrets]
+        dependencies: list[pulumi.Resource] = [args.keda, *args.node_pools, celery_module, *secrets]
         dags_claim: pulumi.Input[Optional[str]] = None
         if args.dag_volume is not None:
             volume = DagVolume(f"{name}-dag-volume", dataclasses.replace(args.dag_volume, namespace=self.namespace),

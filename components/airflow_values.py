@@ -11,9 +11,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from components import celery_config, process_identity
+from components import celery_config, node_pools, process_identity, task_pod_placement
 from components.config import DagSyncConfig, PlatformConfig
-from components.names import (AIRFLOW_RELEASE, DAG_READERS, LOGS_PREFIX, POOL_LABEL, PUBLISH_MANIFEST, SHARED_PREFIX,
+from components.names import (AIRFLOW_RELEASE, DAG_READERS, DO_NOT_DISRUPT, LOGS_PREFIX, POOL_LABEL, PUBLISH_MANIFEST, SHARED_PREFIX,
                               TEAMS_PREFIX)
 from components.observability_values import airflow_metrics_config
 
@@ -24,8 +24,6 @@ AIRFLOW_UID = 50000
 SECRETS_BACKEND = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
 # The chart's default auth manager: native users and roles, with DAG-level permissions (team roles rely on them).
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
-# Karpenter moves pods to consolidate nodes; this annotation tells it to leave a worker alone.
-DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 # The longest task, declared on the workers: the policy pack checks the grace period against it (values are its contract).
 LONGEST_TASK_ANNOTATION = "airflow-platform/longest-task-minutes"
 ADMIN_PASSWORD_ENV = "AIRFLOW_PLATFORM_ADMIN_PASSWORD"
@@ -184,7 +182,9 @@ def _workers(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
         "podAnnotations": {DO_NOT_DISRUPT: "true", LONGEST_TASK_ANNOTATION: str(cfg.airflow.longest_task_minutes)},
         "podDisruptionBudget": _pdb(),
         "topologySpreadConstraints": _zone_spread("workers", hard=False),
+        # Karpenter's worker NodePool: its nodes carry the label and a taint only workers tolerate.
         "nodeSelector": {POOL_LABEL: "workers"},
+        "tolerations": [node_pools.toleration("workers")],
         "resources": {"requests": {"cpu": f"{workers.cpu_millicores}m", "memory": memory}, "limits": {"memory": memory}},
         "serviceAccount": _service_account(cfg, "workers", wiring),
         **_dag_reader(cfg, wiring),
@@ -267,7 +267,7 @@ def airflow_values(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
                 # task supervisor fetches it before every task and fails the task outright when it does not exist.
                 {"name": f"AIRFLOW_CONN_{REMOTE_LOG_CONNECTION.upper()}", "value": "aws://"}],
         # Mounted by the chart into $AIRFLOW_HOME/config of every Airflow container, and imported by every process.
-        "airflowLocalSettings": process_identity.SOURCE,
+        "airflowLocalSettings": process_identity.SOURCE + task_pod_placement.source(airflow.task_pods.namespace),
         "volumes": [{"name": "celery-config", "configMap": {"name": CELERY_CONFIG_MAP}}],
         "volumeMounts": [{"name": "celery-config", "mountPath": f"{celery_config.MOUNT_DIRECTORY}/{celery_config.FILE_NAME}",
                           "subPath": celery_config.FILE_NAME, "readOnly": True}],

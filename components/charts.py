@@ -48,9 +48,17 @@ KUBE_PROMETHEUS_STACK = PinnedChart(
     "kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts",
     "3bff576f57c88f9fcac3286cc6e0d22ddaf7d7e1829c14a09257359f02ca64c9",
     "https://prometheus-community.github.io/helm-charts/index.yaml (gh-pages index.yaml, created 2026-08-21T06:21:19Z)")
+# Not yet pinned: Karpenter publishes to Amazon ECR Public only, which cannot be reached from here; the digest is the
+# sha256 of the chart layer (application/vnd.cncf.helm.chart.content.v1.tar+gzip) of the tag's OCI manifest.
+KARPENTER_CRD = PinnedChart(
+    "karpenter-crd", "1.14.1", "oci://public.ecr.aws/karpenter", None,
+    "oci://public.ecr.aws/karpenter/karpenter-crd:1.14.1 (the manifest's chart layer digest)")
+KARPENTER = PinnedChart(
+    "karpenter", "1.14.1", "oci://public.ecr.aws/karpenter", None,
+    "oci://public.ecr.aws/karpenter/karpenter:1.14.1 (the manifest's chart layer digest)")
 
 # In the order the platform installs them; the keys are the chart names, which `chartRepositories` uses too.
-CHARTS: dict[str, PinnedChart] = {c.name: c for c in (KEDA, KUBE_PROMETHEUS_STACK, OPENTELEMETRY_COLLECTOR, AIRFLOW)}
+CHARTS: dict[str, PinnedChart] = {c.name: c for c in (KARPENTER_CRD, KARPENTER, KEDA, KUBE_PROMETHEUS_STACK, OPENTELEMETRY_COLLECTOR, AIRFLOW)}
 
 
 def is_oci(repository: str) -> bool:

@@ -1,5 +1,5 @@
-"""Cluster: EKS with a private API endpoint, encrypted secrets, every control-plane log, IRSA, two managed
-node groups over every private subnet, the core add-ons, admin access entries, and a Kubernetes provider.
+"""Cluster: EKS with a private API endpoint, encrypted secrets, every control-plane log, IRSA, the system managed node
+group over every private subnet, the core add-ons, admin access entries, and a Kubernetes provider.
 """
 
 from __future__ import annotations
@@ -116,10 +116,8 @@ class Cluster(pulumi.ComponentResource):
 
         node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=iam.service_trust("ec2.amazonaws.com", self), opts=child)
         node_policies = iam.attach_managed_policies(node_role, args.partition, NODE_POLICIES, self, f"{name}-node-role")
-        self.node_groups = [
-            self._node_group(name, pool, group, cluster, node_role, args, [*node_policies, *network_addons])
-            for pool, group in (("system", cfg.node_groups.system), ("workers", cfg.node_groups.workers))
-        ]
+        # The system group only: the workers' and the task pods' nodes come from Karpenter (karpenter.py), which runs here.
+        self.node_groups = [self._node_group(name, "system", cfg.node_groups.system, cluster, node_role, args, [*node_policies, *network_addons])]
 
         ebs_csi_role = aws.iam.Role(
             f"{name}-ebs-csi-role", assume_role_policy=iam.irsa_trust(self.oidc, EBS_CSI_NAMESPACE, [EBS_CSI_SERVICE_ACCOUNT], self),
@@ -214,6 +212,6 @@ class Cluster(pulumi.ComponentResource):
             launch_template={"id": template.id, "version": template.latest_version.apply(str)},
             labels={POOL_LABEL: pool},
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on,
-                                        # The cluster autoscaler (or Karpenter) owns the live size after creation.
+                                        # A person may resize the group by hand (the runbooks say how); a plan must not undo it.
                                         ignore_changes=["scalingConfig.desiredSize"]),
         )

@@ -11,8 +11,13 @@ LOGS_PREFIX = "logs"
 # What `dagtool publish` keeps beside a team's DAGs (not for Airflow to see).
 PUBLISH_MANIFEST = ".dagtool-manifest.json"
 
-# The node label that says which managed node group (system or workers) a node belongs to.
+# The node label that says which pool a node belongs to: the system managed node group, or Karpenter's workers and tasks.
 POOL_LABEL = "airflow-platform/pool"
+# Karpenter drains a node it removes only once such pods are done, or its NodePool's terminationGracePeriod runs out.
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+# The smallest Karpenter node, in vCPUs: on smaller ones the DaemonSets and the kubelet's reservations take a large share
+# (the NodePools require it; the capacity contract assumes it).
+MINIMUM_NODE_CPUS = 4
 
 AIRFLOW_NAMESPACE = "airflow"
 AIRFLOW_RELEASE = "airflow"

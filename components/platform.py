@@ -22,10 +22,12 @@ from components.cluster import STORAGE_CLASS, Cluster, ClusterArgs
 from components.config import PlatformConfig
 from components.dag_storage import DagStorage, DagStorageArgs
 from components.dag_volume import WRITER_SERVICE_ACCOUNT, DagVolumeArgs
+from components.karpenter import Karpenter, KarpenterArgs
 from components.metadata_db import MetadataDatabase, MetadataDatabaseArgs
 from components.names import AIRFLOW_NAMESPACE, DAG_READERS, SERVICE_ACCOUNTS
 from components.network import Network, NetworkArgs
 from components.observability import Observability, ObservabilityArgs
+from components.observability_values import KPS_RELEASE
 from components.task_pods import TaskPods, TaskPodsArgs
 
 
@@ -93,11 +95,19 @@ class Platform(pulumi.ComponentResource):
 
     def _airflow(self, name: str, config: PlatformConfig, partition: str, account_id: str, protect: bool,
                  child: pulumi.ResourceOptions) -> None:
-        """The Kubernetes side: observability, KEDA, Airflow's AWS access, the Airflow release and the task-pod namespace."""
+        """The Kubernetes side: observability, Karpenter, KEDA, Airflow's AWS access, the Airflow release and the task-pod namespace."""
         provider = self.cluster.provider
         self.observability = Observability(f"{name}-observability", ObservabilityArgs(
             config=config, provider=provider, storage_class=STORAGE_CLASS, depends_on=[self.cluster.storage_class]), opts=child)
-        self.keda = Keda(f"{name}-keda", KedaArgs(provider=provider, repository=config.chart_repositories.keda), opts=child)
+        repositories = config.chart_repositories
+        self.karpenter = Karpenter(f"{name}-karpenter", KarpenterArgs(
+            config=config.karpenter, cluster_name=name, cluster_endpoint=self.cluster.endpoint,
+            cluster_security_group_id=self.cluster.security_group_id, cluster_oidc=self.cluster.oidc, volume_key_arn=self.cluster.key.arn,
+            private_subnet_ids=self.network.private_subnet_ids, zones=self.network.zones, partition=partition, region=config.region,
+            account_id=account_id, worker_grace_seconds=config.airflow.worker_grace_seconds, provider=provider,
+            node_tags=config.default_tags, protect=protect, monitoring_labels={"release": KPS_RELEASE}, monitoring=[self.observability.stack],
+            crd_repository=repositories.karpenter_crd, repository=repositories.karpenter), opts=child)
+        self.keda = Keda(f"{name}-keda", KedaArgs(provider=provider, repository=repositories.keda), opts=child)
         self.airflow_access = AirflowAccess(f"{name}-access", AirflowAccessArgs(
             region=config.region, partition=partition, account_id=account_id, cluster_oidc=self.cluster.oidc,
             bucket_arn=self.dag_storage.bucket_arn, bucket_key_arn=self.dag_storage.key_arn,
@@ -116,7 +126,7 @@ class Platform(pulumi.ComponentResource):
             dag_bucket=self.dag_storage.bucket_name, dag_reader_role_arn=self.dag_storage.reader_role_arn,
             component_role_arns=self.airflow_access.role_arns, db_address=self.database.address, db_password=self.database.password,
             broker_address=self.broker.address if self.broker else None, broker_auth_token=self.broker.auth_token if self.broker else None,
-            dag_volume=dag_volume), opts=child)
+            dag_volume=dag_volume, node_pools=self.karpenter.node_pools), opts=child)
         self.task_pods = TaskPods(f"{name}-task-pods", TaskPodsArgs(
             config=config.airflow.task_pods, launcher_namespace=AIRFLOW_NAMESPACE,
             # Workers launch pods; the triggerer watches them for deferred KubernetesPodOperator tasks.

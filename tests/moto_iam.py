@@ -3,8 +3,10 @@ an S3 client logged in the way IRSA or GitHub OIDC would log it in.
 
 moto evaluates identity policies' actions and resources (not bucket policies, and of conditions only
 StringEquals on keys it knows), so tests built on this prove resource scoping; conditions are asserted on the
-documents themselves. Set-up happens before the test body; the body runs under
-`set_initial_no_auth_action_count(ENFORCED_FROM_THE_FIRST_CALL)`, so every call it makes is checked by IAM.
+documents themselves. It resolves a call's resource only for S3, SQS calls that name a queue URL, IAM calls that
+name a role and STS AssumeRole; every other call (EC2, EKS, SSM, KMS, ...) is authorized against "*".
+Set-up happens before the test body; the body runs under `set_initial_no_auth_action_count(ENFORCED_FROM_THE_FIRST_CALL)`,
+so every call it makes is checked by IAM.
 """
 
 from __future__ import annotations
@@ -37,10 +39,13 @@ def role_documents(plan: Plan, role_resource: str) -> RoleDocuments:
 
 
 def denied(call) -> bool:
+    """Whether IAM refused the call (to JSON-protocol services, SQS and KMS among them, moto answers with its XML error
+    body, which botocore reports as code 403)."""
     try:
         call()
     except ClientError as error:
-        return error.response["Error"]["Code"] == "AccessDenied"
+        code, message = error.response["Error"]["Code"], error.response["Error"].get("Message", "")
+        return code == "AccessDenied" or (code == "403" and "<Code>AccessDenied</Code>" in message)
     return False
 
 
@@ -60,7 +65,7 @@ class Sandbox:
         for documents in roles.values():
             self.admin.client("iam").create_role(RoleName=documents.name, AssumeRolePolicyDocument=documents.trust)
             self.put_policy(documents.name, documents.policy)
-        self.s3 = {who: self._s3_as(documents.name) for who, documents in roles.items()}
+        self.s3 = {who: self.client_as(who, "s3") for who in roles}
 
     def put_policy(self, role_name: str, policy: str) -> None:
         self.admin.client("iam").put_role_policy(RoleName=role_name, PolicyName="generated", PolicyDocument=policy)
@@ -68,9 +73,10 @@ class Sandbox:
     def put_as_admin(self, key: str, body: bytes) -> None:
         self.admin.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
 
-    def _s3_as(self, role_name: str):
-        """An S3 client with the credentials a web-identity login to `role_name` returns (AWS serves it unsigned)."""
+    def client_as(self, who: str, service: str):
+        """A `service` client with the credentials a web-identity login to `who`'s role returns (AWS serves it unsigned)."""
         credentials = boto3.client("sts", region_name=REGION).assume_role_with_web_identity(
-            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role_name}", RoleSessionName="test", WebIdentityToken="token")["Credentials"]
-        return boto3.client("s3", region_name=REGION, aws_access_key_id=credentials["AccessKeyId"],
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{self.documents[who].name}", RoleSessionName="test",
+            WebIdentityToken="token")["Credentials"]
+        return boto3.client(service, region_name=REGION, aws_access_key_id=credentials["AccessKeyId"],
                             aws_secret_access_key=credentials["SecretAccessKey"], aws_session_token=credentials["SessionToken"])

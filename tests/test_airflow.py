@@ -154,7 +154,8 @@ class TestCeleryModule:
 
 
 def test_namespaces_enforce_baseline_pod_security(prod_plan):
-    """The airflow namespace refuses privileged pods and warns on anything short of restricted."""
+    """The airflow namespace refuses privileged pods and warns on anything short of restricted; Karpenter's enforces restricted."""
     namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"].get("labels", {}) for r in prod_plan.of_type("kubernetes:core/v1:Namespace")}
     assert namespaces["airflow"] == {"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "restricted"}
-    assert sorted(namespaces) == ["airflow", "airflow-tasks", "keda", "monitoring"]
+    assert sorted(namespaces) == ["airflow", "airflow-tasks", "karpenter", "keda", "monitoring"]
+    assert namespaces["karpenter"] == {"pod-security.kubernetes.io/enforce": "restricted"}

@@ -11,7 +11,7 @@ import types
 
 import pytest
 
-from components import celery_config, process_identity
+from components import celery_config, process_identity, task_pod_placement
 from components.airflow_values import SECRETS, Wiring, airflow_values
 from tests.conftest import stack_config, typed_config
 
@@ -197,5 +197,5 @@ class TestConfiguration:
         assert {"name": "AIRFLOW_CONN_AWS_DEFAULT", "value": "aws://"} in values["env"]
 
     def test_every_process_gets_its_metrics_identity(self, values):
-        """The chart's airflowLocalSettings is the platform's identity module."""
-        assert values["airflowLocalSettings"] == process_identity.SOURCE
+        """The chart's airflowLocalSettings is the platform's identity module, then the task pods' placement hook."""
+        assert values["airflowLocalSettings"] == process_identity.SOURCE + task_pod_placement.source("airflow-tasks")

@@ -142,3 +142,23 @@ def test_the_stack_files_fit(stack, clients, to_database, available):
     cfg = typed_config(stack_config(stack))
     budget = capacity.connection_budget(cfg.airflow, cfg.database.instance_class)
     assert (budget.clients, budget.to_database, budget.available, budget.fits) == (clients, to_database, available, True)
+
+
+class TestNodePoolBudgets:
+    """Tests what Karpenter's NodePools must hold: node capacity, not pod requests."""
+
+    def test_prod_worker_pool_holds_kedas_maximum(self):
+        """Prod: 20 workers of 4 cores and 16 GiB, one per node at worst, each node with 265m and 1685 MiB of overhead."""
+        budget = capacity.worker_pool_budget(typed_config(stack_config("prod")))
+        assert (budget.nodes_at_minimum, budget.nodes_at_maximum, budget.pod_millicores, budget.pod_mib) == (3, 20, 80_000, 327_680)
+        assert (round(budget.cpu_needed, 1), round(budget.memory_needed_gib, 1)) == (85.3, 381.5)
+
+    @pytest.mark.parametrize("categories, nodes, memory", [(["c", "m", "r"], 45, 356.8), (["m", "r"], 20, 312.3), (["r"], 18, 308.8)],
+                             ids=["compute-allowed", "general-and-memory", "memory-only"])
+    def test_task_pool_counts_the_smallest_nodes_it_allows(self, categories, nodes, memory):
+        """Prod's quota (64 cores, 256 GiB) on 4-vCPU nodes: with c (8 GiB) or m (16 GiB) memory decides the node count, with r
+        alone (32 GiB) the CPU does (18 nodes of 3735m each)."""
+        config = stack_config("prod")
+        config["airflow-platform:karpenter"]["nodePools"]["tasks"]["instanceCategories"] = categories
+        budget = capacity.task_pool_budget(typed_config(config))
+        assert (budget.nodes_at_maximum, round(budget.memory_needed_gib, 1)) == (nodes, memory)

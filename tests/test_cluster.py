@@ -91,19 +91,19 @@ class TestNodeGroups:
 
     @pytest.mark.parametrize("stack_fixture", ["dev_plan", "prod_plan"], ids=["dev", "prod"])
     def test_every_group_spans_every_private_subnet(self, request, stack_fixture):
-        """Both groups are placed in all private subnets, hence in every zone."""
+        """The system group (the only one: Karpenter brings the rest) is placed in all private subnets, hence in every zone."""
         plan = request.getfixturevalue(stack_fixture)
         groups = plan.of_type(NODE_GROUP)
-        assert sorted(g.name.rsplit("-", 1)[1] for g in groups) == ["system", "workers"]
+        assert [g.name.rsplit("-", 1)[1] for g in groups] == ["system"]
         for group in groups:
             assert group.inputs["subnetIds"] == plan.outputs["privateSubnetIds"]
 
     def test_prod_sizes_and_types_from_config(self, prod_plan):
         """Sizes, types and AMI type come from the stack file."""
-        workers = prod_plan.named("airflow-prod-cluster-workers")
-        assert workers.inputs["scalingConfig"] == {"minSize": 3, "maxSize": 20, "desiredSize": 3}
-        assert (workers.inputs["instanceTypes"], workers.inputs["amiType"]) == (["m6i.2xlarge", "m6a.2xlarge"], "AL2023_x86_64_STANDARD")
-        assert workers.inputs["labels"] == {"airflow-platform/pool": "workers"}
+        system = prod_plan.named("airflow-prod-cluster-system")
+        assert system.inputs["scalingConfig"] == {"minSize": 3, "maxSize": 6, "desiredSize": 3}
+        assert (system.inputs["instanceTypes"], system.inputs["amiType"]) == (["m6i.large"], "AL2023_x86_64_STANDARD")
+        assert system.inputs["labels"] == {"airflow-platform/pool": "system"}
 
     def test_graviton_types_get_the_arm_ami(self, plan_with):
         """A Graviton node group is given the ARM64 AMI type."""
@@ -112,12 +112,12 @@ class TestNodeGroups:
 
     def test_root_volumes_encrypted_and_imds_locked(self, prod_plan):
         """Node volumes are gp3 encrypted with the cluster key; IMDSv2 with one hop keeps pods off the node role."""
-        template = prod_plan.named("airflow-prod-cluster-workers-lt")
+        template = prod_plan.named("airflow-prod-cluster-system-lt")
         [mapping] = template.inputs["blockDeviceMappings"]
         assert mapping["ebs"] == {"volumeSize": 50, "volumeType": "gp3", "encrypted": "true", "deleteOnTermination": "true",
                                   "kmsKeyId": key_of(prod_plan, "airflow-prod-cluster").outputs["arn"]}
         assert template.inputs["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1}
-        assert prod_plan.named("airflow-prod-cluster-workers").inputs["launchTemplate"]["id"] == template.id
+        assert prod_plan.named("airflow-prod-cluster-system").inputs["launchTemplate"]["id"] == template.id
 
     def test_autoscaler_owns_desired_size(self, prod_plan):
         """The live size is left to the autoscaler: later runs do not reset the desired size."""
@@ -147,8 +147,9 @@ class TestAddonsAndAccess:
         assert plan.named("airflow-dev-cluster-coredns").inputs["addonVersion"] == "v1.11.4-eksbuild.2"
 
     def test_admin_access_entries_from_config(self, prod_plan):
-        """Each configured admin role gets an access entry with the cluster-admin policy, cluster-wide; nothing else does."""
-        entries = prod_plan.of_type("aws:eks/accessEntry:AccessEntry")
+        """Each configured admin role gets an access entry with the cluster-admin policy, cluster-wide; nothing else does
+        (Karpenter's nodes join through an entry of type EC2_LINUX, which takes no access policy)."""
+        entries = [e for e in prod_plan.of_type("aws:eks/accessEntry:AccessEntry") if e.inputs.get("type") != "EC2_LINUX"]
         assert [e.inputs["principalArn"] for e in entries] == ["arn:aws:iam::123456789012:role/platform-admin",
                                                                "arn:aws:iam::123456789012:role/platform-oncall"]
         for association in prod_plan.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation"):

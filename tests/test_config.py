@@ -13,7 +13,7 @@ AIRFLOW = {"dagSync": {"image": DAG_SYNC_IMAGE}}
 MINIMAL = {"aws:region": "eu-west-1", "environment": "dev", "owner": "data-platform", "airflow": AIRFLOW}
 PROD_READY = {
     "aws:region": "eu-west-1", "environment": "prod", "owner": "data-platform", "zones": 3, "airflow": AIRFLOW,
-    "cluster": {"nodeGroups": {"system": {"minSize": 3, "desiredSize": 3}, "workers": {"minSize": 3, "desiredSize": 3}}},
+    "cluster": {"nodeGroups": {"system": {"minSize": 3, "desiredSize": 3}}},
 }
 TEAM = {"name": "analytics", "owner": "analytics@example.com", "repository": "example-org/analytics-dags"}
 
@@ -33,7 +33,10 @@ class TestDefaults:
         assert (cfg.production, cfg.zones, cfg.network.vpc_cidr, cfg.network.nat_gateways) == (False, 3, "10.0.0.0/16", "single")
         assert (cfg.database.multi_az, cfg.database.deletion_protection, cfg.database.backup_retention_days) == (False, False, 7)
         assert (cfg.broker.mode, cfg.protect_stateful_resources, cfg.teams) == ("in-cluster", False, [])
-        assert cfg.cluster.node_groups.workers.instance_types == ["m6i.xlarge"]
+        assert cfg.cluster.node_groups.system.instance_types == ["m6i.large"]
+        workers, tasks = cfg.karpenter.node_pools.workers, cfg.karpenter.node_pools.tasks
+        assert (workers.capacity_types, workers.consolidation_policy, workers.expire_after_hours) == (["on-demand"], "WhenEmpty", 720)
+        assert (tasks.capacity_types, tasks.instance_categories, tasks.termination_grace_minutes) == (["spot", "on-demand"], ["c", "m", "r"], None)
 
     @pytest.mark.parametrize("environment", ["prod", "production"])
     def test_production_defaults(self, environment):
@@ -50,14 +53,21 @@ class TestDefaults:
 
     def test_partial_node_group_keeps_other_defaults(self):
         """Setting one key of a node group leaves that group's other defaults in place."""
-        cfg = parse({**MINIMAL, "cluster": {"nodeGroups": {"workers": {"maxSize": 30}}}})
-        workers = cfg.cluster.node_groups.workers
-        assert (workers.max_size, workers.min_size, workers.instance_types) == (30, 2, ["m6i.xlarge"])
+        cfg = parse({**MINIMAL, "cluster": {"nodeGroups": {"system": {"maxSize": 30}}}})
+        system = cfg.cluster.node_groups.system
+        assert (system.max_size, system.min_size, system.instance_types) == (30, 2, ["m6i.large"])
+
+    def test_partial_node_pool_keeps_other_defaults(self):
+        """Setting one key of a NodePool leaves that pool's other defaults, and the other pool, in place."""
+        cfg = parse({**MINIMAL, "karpenter": {"nodePools": {"tasks": {"cpuLimit": 200}}}})
+        tasks = cfg.karpenter.node_pools.tasks
+        assert (tasks.cpu_limit, tasks.memory_limit_gib, tasks.disk_size_gib, cfg.karpenter.node_pools.workers.cpu_limit) == (200, 400, 100, 100)
 
     def test_charts_come_from_their_official_repositories(self):
         """Unless a stack names a mirror, each chart is installed from the repository that publishes it."""
         repositories = parse(MINIMAL).chart_repositories
         assert repositories.model_dump(by_alias=True) == {
+            "karpenter-crd": "oci://public.ecr.aws/karpenter", "karpenter": "oci://public.ecr.aws/karpenter",
             "airflow": "https://airflow.apache.org", "keda": "https://kedacore.github.io/charts",
             "opentelemetry-collector": "https://open-telemetry.github.io/opentelemetry-helm-charts",
             "kube-prometheus-stack": "https://prometheus-community.github.io/helm-charts"}
@@ -100,10 +110,12 @@ REFUSALS = [
     ("unknown-key", {"zonez": 3},
      "Config key 'airflow-platform:zonez' is not a known key; the known keys there are: airflow, alarmWebhookUrl, alarms, alerting, broker, "
      "chartRepositories, cluster, dagStorage, "
-     "database, environment, monitoring, network, opsgenieApiKey, owner, pagerDutyRoutingKey, production, protectStatefulResources, "
+     "database, environment, karpenter, monitoring, network, opsgenieApiKey, owner, pagerDutyRoutingKey, production, protectStatefulResources, "
      "slackBotToken, slackWebhookUrl, tags, teams, watchdogToken, zones."),
     ("unknown-nested-key", {"cluster": {"nodeGroups": {"gpu": {}}}},
-     "Config key 'airflow-platform:cluster.nodeGroups.gpu' is not a known key; the known keys there are: system, workers."),
+     "Config key 'airflow-platform:cluster.nodeGroups.gpu' is not a known key; the known keys there are: system."),
+    ("worker-node-group-gone", {"cluster": {"nodeGroups": {"workers": {"maxSize": 4}}}},
+     "Config key 'airflow-platform:cluster.nodeGroups.workers' is not a known key; the known keys there are: system."),
     ("string-for-integer", {"zones": "3"}, "Config key 'airflow-platform:zones' must be an integer from 2 to 6 (got \"3\")."),
     ("word-for-boolean", {"database": {"multiAz": "yes"}}, "Config key 'airflow-platform:database.multiAz' must be true or false (got \"yes\")."),
     ("number-for-string", {"cluster": {"kubernetesVersion": 1.33}},
@@ -111,8 +123,8 @@ REFUSALS = [
     ("map-for-list", {"teams": {"name": "a"}}, "Config key 'airflow-platform:teams' must be a list (got {'name': 'a'})."),
     ("zones-above-range", {"zones": 7}, "Config key 'airflow-platform:zones' must be an integer from 2 to 6 (got 7)."),
     ("zones-below-range", {"zones": 1}, "Config key 'airflow-platform:zones' must be an integer from 2 to 6 (got 1)."),
-    ("node-count-out-of-range", {"cluster": {"nodeGroups": {"workers": {"maxSize": 0}}}},
-     "Config key 'airflow-platform:cluster.nodeGroups.workers.maxSize' must be an integer from 1 to 500 (got 0)."),
+    ("node-count-out-of-range", {"cluster": {"nodeGroups": {"system": {"maxSize": 0}}}},
+     "Config key 'airflow-platform:cluster.nodeGroups.system.maxSize' must be an integer from 1 to 500 (got 0)."),
     ("backups-below-seven", {"database": {"backupRetentionDays": 3}},
      "Config key 'airflow-platform:database.backupRetentionDays' must be an integer from 7 to 35 (got 3)."),
     ("cidr-with-host-bits", {"network": {"vpcCidr": "10.0.0.1/16"}},
@@ -139,8 +151,8 @@ REFUSALS = [
     ("unknown-db-class", {"database": {"instanceClass": "db.x2g.large"}},
      "Config key 'airflow-platform:database.instanceClass' must be an RDS class of the t3, t4g, m5-m8 or r5-r8 families, "
      "like db.t4g.medium or db.m7g.large (got \"db.x2g.large\")."),
-    ("desired-outside-min-max", {"cluster": {"nodeGroups": {"workers": {"minSize": 5}}}},
-     "Config key 'airflow-platform:cluster.nodeGroups.workers.desiredSize' must be from minSize (5) to maxSize (10) (got 2)."),
+    ("desired-outside-min-max", {"cluster": {"nodeGroups": {"system": {"minSize": 3}}}},
+     "Config key 'airflow-platform:cluster.nodeGroups.system.desiredSize' must be from minSize (3) to maxSize (4) (got 2)."),
     ("mixed-architectures", {"cluster": {"nodeGroups": {"system": {"instanceTypes": ["m7g.large", "m6i.large"]}}}},
      "Config key 'airflow-platform:cluster.nodeGroups.system.instanceTypes' must all have one CPU architecture (all Graviton or all x86_64), "
      "because a node group has one AMI type (got ['m7g.large', 'm6i.large'])."),
@@ -182,8 +194,44 @@ REFUSALS = [
      "path without a trailing /, like https://charts.example.com/airflow or oci://123456789012.dkr.ecr.eu-west-1.amazonaws.com/helm-charts "
      "(got \"oci://registry.example.com/charts/\")."),
     ("chart-repository-unknown-chart", {"chartRepositories": {"grafana": "https://grafana.github.io/helm-charts"}},
-     "Config key 'airflow-platform:chartRepositories.grafana' is not a known key; the known keys there are: airflow, keda, "
-     "kube-prometheus-stack, opentelemetry-collector."),
+     "Config key 'airflow-platform:chartRepositories.grafana' is not a known key; the known keys there are: airflow, karpenter, "
+     "karpenter-crd, keda, kube-prometheus-stack, opentelemetry-collector."),
+    ("ami-alias-latest", {"karpenter": {"amiAlias": "al2023@latest"}},
+     "Config key 'airflow-platform:karpenter.amiAlias' must pin an EKS AL2023 AMI release as al2023@v<YYYYMMDD>, like al2023@v20250915 "
+     "(not latest) (got \"al2023@latest\")."),
+    ("ami-alias-other-family", {"karpenter": {"amiAlias": "bottlerocket@v1.20.0"}},
+     "Config key 'airflow-platform:karpenter.amiAlias' must pin an EKS AL2023 AMI release as al2023@v<YYYYMMDD>, like al2023@v20250915 "
+     "(not latest) (got \"bottlerocket@v1.20.0\")."),
+    ("instance-category-unknown", {"karpenter": {"nodePools": {"workers": {"instanceCategories": ["p"]}}}},
+     "Config key 'airflow-platform:karpenter.nodePools.workers.instanceCategories[0]' must be one of 'c', 'm' or 'r' (got \"p\")."),
+    ("instance-category-twice", {"karpenter": {"nodePools": {"tasks": {"instanceCategories": ["m", "m"]}}}},
+     "Config key 'airflow-platform:karpenter.nodePools.tasks.instanceCategories' must not list a value twice (got ['m', 'm'])."),
+    ("capacity-types-empty", {"karpenter": {"nodePools": {"tasks": {"capacityTypes": []}}}},
+     "Config key 'airflow-platform:karpenter.nodePools.tasks.capacityTypes' must have at least 1 item(s) (got [])."),
+    ("consolidation-policy-unknown", {"karpenter": {"nodePools": {"workers": {"consolidationPolicy": "Always"}}}},
+     "Config key 'airflow-platform:karpenter.nodePools.workers.consolidationPolicy' must be one of 'WhenEmpty' or 'WhenEmptyOrUnderutilized' "
+     "(got \"Always\")."),
+    ("disrupted-nodes-not-a-count", {"karpenter": {"nodePools": {"workers": {"maxDisruptedNodes": "half"}}}},
+     "Config key 'airflow-platform:karpenter.nodePools.workers.maxDisruptedNodes' must be a node count or a percentage of the pool's nodes, "
+     "like 1 or 10% (got \"half\")."),
+    ("quiet-window-bad-cron", {"karpenter": {"nodePools": {"workers": {"quietWindows": [{"schedule": "weekdays", "durationHours": 8}]}}}},
+     "Config key 'airflow-platform:karpenter.nodePools.workers.quietWindows[0].schedule' must be a five-field cron schedule, like "
+     "\"0 3 * * 0\" (got \"weekdays\")."),
+    ("termination-grace-below-workers", {"karpenter": {"nodePools": {"tasks": {"terminationGraceMinutes": 60}}}},
+     "Config key 'airflow-platform:karpenter.nodePools.tasks.terminationGraceMinutes' must be at least the workers' grace period (90 minutes, "
+     "1.5 × airflow.longestTaskMinutes), so a node that expires or drifts lets the longest task finish before its pods are deleted (got 60)."),
+    ("worker-pool-cpu-below-keda", {"karpenter": {"nodePools": {"workers": {"cpuLimit": 20}}}},
+     "Config key 'airflow-platform:karpenter.nodePools.workers.cpuLimit' must hold KEDA's maximum of 10 workers (airflow.workers.maxReplicas), "
+     "one per node at worst: 20000m + 10 nodes × 265m = 22.6 cores (got 20)."),
+    ("worker-pool-memory-below-keda", {"karpenter": {"nodePools": {"workers": {"memoryLimitGiB": 100}}}},
+     "Config key 'airflow-platform:karpenter.nodePools.workers.memoryLimitGiB' must hold KEDA's maximum of 10 workers "
+     "(airflow.workers.maxReplicas), one per node at worst: (122880 MiB + 10 nodes × 1685 MiB) / (1 - 0.075) = 147.5 GiB (got 100)."),
+    ("task-pool-cpu-below-quota", {"karpenter": {"nodePools": {"tasks": {"cpuLimit": 32}}}},
+     "Config key 'airflow-platform:karpenter.nodePools.tasks.cpuLimit' must hold the task namespace's quota (airflow.taskPods.quotaCpu and "
+     "quotaMemoryGiB) on the smallest nodes the pool allows: 32000m + 23 nodes × 265m = 38.1 cores (got 32)."),
+    ("task-pool-memory-below-quota", {"karpenter": {"nodePools": {"tasks": {"memoryLimitGiB": 128}}}},
+     "Config key 'airflow-platform:karpenter.nodePools.tasks.memoryLimitGiB' must hold the task namespace's quota (airflow.taskPods.quotaCpu "
+     "and quotaMemoryGiB) on the smallest nodes the pool allows: (131072 MiB + 23 nodes × 1685 MiB) / (1 - 0.075) = 179.3 GiB (got 128)."),
     ("runbook-url-trailing-slash", {"alerting": {"runbookBaseUrl": "https://docs.example.com/runbooks/"}},
      f"{RUNBOOK_REFUSAL} (got \"https://docs.example.com/runbooks/\")."),
     ("runbook-url-plain-http", {"alerting": {"runbookBaseUrl": "http://docs.example.com/runbooks"}},
@@ -230,6 +278,9 @@ PRODUCTION_REFUSALS = [
      "Config key 'airflow-platform:protectStatefulResources' must be true in production (got false)."),
     ("node-group-below-zone-count", {"cluster": {"nodeGroups": {"system": {"minSize": 2, "desiredSize": 3}}}},
      "Config key 'airflow-platform:cluster.nodeGroups.system.minSize' must be at least the zone count (3) in production, so every zone has a node (got 2)."),
+    ("spot-workers", {"karpenter": {"nodePools": {"workers": {"capacityTypes": ["spot", "on-demand"]}}}},
+     "Config key 'airflow-platform:karpenter.nodePools.workers.capacityTypes' must be [on-demand] in production: a reclaimed Spot node cuts "
+     "every running task of its workers short (got ['spot', 'on-demand'])."),
 ]
 
 

@@ -190,9 +190,9 @@ class TestCsiDriver:
             "resolveConflictsOnCreate": "OVERWRITE", "resolveConflictsOnUpdate": "PRESERVE"}
 
     def test_addon_waits_for_the_nodes(self, plan):
-        """Its controller is a Deployment, so the add-on is created after both node groups, like coredns."""
+        """Its controller is a Deployment, so the add-on is created after the system node group, like coredns."""
         groups = {g.urn for g in plan.of_type("aws:eks/nodeGroup:NodeGroup")}
-        assert len(groups) == 2 and groups <= set(part(plan, "efs-csi").dependencies)
+        assert len(groups) == 1 and groups <= set(part(plan, "efs-csi").dependencies)
 
     def test_addon_version_can_be_pinned(self, plan_with):
         """cluster.addonVersions.efsCsiDriver pins the add-on like the others."""

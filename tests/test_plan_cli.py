@@ -27,7 +27,7 @@ def test_dev_plan_printed_and_written(build_dir, capsys, dev_plan):
     out = capsys.readouterr().out
     headers = [line.split(" ")[0] for line in out.splitlines() if line and not line.startswith(" ") and "(" in line and "resources)" in line]
     assert headers == ["aws", "Network", "Cluster", "DagStorage", "MetadataDatabase", "Alarms", "Observability", "Keda", "AirflowAccess",
-                       "Airflow", "TaskPods"]
+                       "Airflow", "TaskPods", "Karpenter"]
     assert "chart kube-prometheus-stack 88.5.3" in out and "chart opentelemetry-collector 0.170.0" in out
     assert "zones: eu-west-1a, eu-west-1b" in out
     assert ("capacity: worker slots 16 of parallelism 32; DB connections 128 (direct) of 445 that db.t4g.medium leaves Airflow; "
@@ -77,9 +77,11 @@ def test_manifests_written_per_release_and_validated(build_dir, capsys, renderin
     out = capsys.readouterr().out.splitlines()
     dev = rendering("dev")
     start = out.index(f"manifests (rendered by the charts, validated for Kubernetes 1.33, unknown fields refused): {build_dir / 'dev' / 'manifests'}/")
-    lines = out[start + 1:start + 6]
-    for line, (name, release) in zip(lines, sorted(dev.releases.items())):
-        assert line.startswith(f"  {name}: {release.chart}, {len(release.objects)} objects, all valid")
+    lines = out[start + 1:start + 2 + len(dev.releases)]
+    by_release = {line.split(":")[0].strip(): line for line in lines[:-1]}
+    assert sorted(by_release) == sorted(dev.releases)
+    for name, release in dev.releases.items():
+        assert by_release[name].startswith(f"  {name}: {release.chart}, {len(release.objects)} objects, all valid")
     assert lines[-1] == f"  program: {len(render.program_objects(dev.plan))} objects declared directly, all valid"
     airflow = build_dir / "dev" / "manifests" / "airflow"
     assert len(list(airflow.iterdir())) == len(dev.releases["airflow"].objects)
@@ -110,7 +112,7 @@ def test_mandatory_violation_exits_3_with_the_fix(build_dir, capsys):
     """Dev judged by prod's policy config: each mandatory violation printed with its remediation, exit status 3."""
     assert plan_cli.main(["dev", "--quiet", "--policy-config", "policies/config/prod.json"]) == 3
     out = capsys.readouterr().out.split("\npolicies ")[1].splitlines()
-    assert out[0] == f"(policies/config/prod.json): {len(POLICIES)} checked, 5 mandatory violations, 0 advisory"
+    assert out[0] == f"(policies/config/prod.json): {len(POLICIES)} checked, 4 mandatory violations, 0 advisory"
     multi_az = out.index("  MANDATORY rds-multi-az: instance airflow-dev-db-postgres runs in one zone")
     assert out[multi_az + 1] == f"      fix: {BY_NAME['rds-multi-az'].remediation}"
     assert "  MANDATORY eks-node-groups-span-zones: node group airflow-dev-cluster-system spans 2 zones (eu-west-1a, eu-west-1b), " \

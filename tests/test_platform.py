@@ -46,7 +46,7 @@ class TestProgram:
         """One ComponentResource per concern, all children of the platform."""
         [platform] = plan.of_type("airflow-platform:index:Platform")
         components = sorted(r.type.split(":")[-1] for r in plan.children(platform) if not r.custom)
-        expected = ["Airflow", "AirflowAccess", "Alarms", "Cluster", "DagStorage", "Keda", "MetadataDatabase", "Network", "Observability",
+        expected = ["Airflow", "AirflowAccess", "Alarms", "Cluster", "DagStorage", "Karpenter", "Keda", "MetadataDatabase", "Network", "Observability",
                     "TaskPods"] + (
             ["Broker"] if plan.stack == "prod" else [])
         assert components == sorted(expected)
@@ -59,8 +59,8 @@ class TestProtection:
         """In prod exactly the DB, the DAG bucket and every KMS key are protected."""
         protected = sorted(r.type for r in prod_plan.resources if r.protect)
         assert protected == sorted(["aws:rds/instance:Instance", "aws:s3/bucket:Bucket"] + [KEY] * len(prod_plan.of_type(KEY)))
-        # cluster, DAG bucket, DB, alarm topic, broker, Airflow's secrets
-        assert len(prod_plan.of_type(KEY)) == 6
+        # cluster, DAG bucket, DB, alarm topic, broker, Airflow's secrets, Karpenter's interruption queue
+        assert len(prod_plan.of_type(KEY)) == 7
 
     def test_dev_protects_nothing(self, dev_plan):
         """Dev stays disposable."""

@@ -13,12 +13,12 @@ from tools import render
 from tools.kube_schema import Schemas
 from tools.render import CRD_KIND
 
-RELEASES = ["airflow", "keda", "kube-prometheus-stack", "otel-collector"]
+RELEASES = ["airflow", "karpenter", "karpenter-crd", "keda", "kube-prometheus-stack", "otel-collector"]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_release_renders_and_every_object_validates(rendering, variant):
-    """All four releases render with the program's values, and no rendered or declared object would be refused."""
+    """All six releases render with the program's values, and no rendered or declared object would be refused."""
     result = rendering(variant)
     assert sorted(result.releases) == RELEASES
     assert {name: release.errors for name, release in result.releases.items()} == {name: [] for name in RELEASES}
@@ -54,7 +54,7 @@ def test_custom_resources_of_every_kind_are_checked(rendering):
               if "." in o.get("apiVersion", "").split("/")[0] and not o["apiVersion"].endswith(".k8s.io/v1")}
     assert {("keda.sh/v1alpha1", "ScaledObject"), ("monitoring.coreos.com/v1", "PrometheusRule"),
             ("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "Prometheus"),
-            ("monitoring.coreos.com/v1", "Alertmanager")} <= custom
+            ("monitoring.coreos.com/v1", "Alertmanager"), ("karpenter.sh/v1", "NodePool"), ("karpenter.k8s.aws/v1", "EC2NodeClass")} <= custom
     assert custom <= served
 
 

@@ -4,6 +4,7 @@ and pool, the Celery config module where Airflow imports it, and the KEDA Scaled
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from tests.rendered import container, env, pod
 
@@ -32,12 +33,14 @@ def test_rotation_lets_running_tasks_finish(rendering, variant):
 
 @pytest.mark.parametrize("variant", EXPECTED)
 def test_worker_size_and_pool(rendering, variant):
-    """Workers request their CPU and memory, are limited to that memory, and run on the worker nodes, spread over zones."""
+    """Workers request their CPU and memory, are limited to that memory, and run on the worker pool's nodes (tolerating
+    exactly its taint), spread over zones."""
     *_, cpu, memory = EXPECTED[variant]
     deployment = worker(rendering(variant))
     assert container(deployment, "worker")["resources"] == {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}}
     spec = pod(deployment)["spec"]
     assert spec["nodeSelector"] == {"airflow-platform/pool": "workers"}
+    assert spec["tolerations"] == [{"key": "airflow-platform/pool", "operator": "Equal", "value": "workers", "effect": "NoSchedule"}]
     assert spec["topologySpreadConstraints"] == [{
         "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
         "labelSelector": {"matchLabels": {"tier": "airflow", "release": "airflow", "component": "worker"}}}]
@@ -104,3 +107,11 @@ def test_worker_pdb(rendering):
     airflow = rendering("prod").releases["airflow"]
     budget = airflow.named("PodDisruptionBudget", "airflow-worker-pdb")
     assert budget["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": {"tier": "airflow", "component": "worker", "release": "airflow"}}}
+
+
+def test_kubernetes_executor_pods_run_on_the_worker_pool(rendering):
+    """With the KubernetesExecutor beside Celery, a task's pod (the chart's pod template) lands on the worker pool too."""
+    config_map = rendering("prod-celery-and-kubernetes").releases["airflow"].named("ConfigMap", "airflow-config")
+    template = yaml.safe_load(config_map["data"]["pod_template_file.yaml"])
+    assert template["spec"]["nodeSelector"] == {"airflow-platform/pool": "workers"}
+    assert template["spec"]["tolerations"] == [{"key": "airflow-platform/pool", "operator": "Equal", "value": "workers", "effect": "NoSchedule"}]

@@ -191,7 +191,7 @@ def test_fresh_clone_tests_stop_with_one_sentence(fresh_clone):
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_rendered_validation.py"],
                             cwd=fresh_clone, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == pytest.ExitCode.USAGE_ERROR
-    assert "The Helm chart keda 2.20.2 was not found in ../shared/charts, .cache/charts: run `make charts` to pull it" in result.stdout
+    assert "The Helm chart karpenter-crd 1.14.1 was not found in ../shared/charts, .cache/charts: run `make charts` to pull it" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -201,5 +201,5 @@ def test_fresh_clone_plan_stops_with_one_sentence(fresh_clone):
     result = subprocess.run([sys.executable, "-m", "tools.plan", "dev"], cwd=fresh_clone, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 2
-    assert result.stderr.startswith("manifests: The Helm chart keda 2.20.2 was not found in ../shared/charts, .cache/charts: run `make charts`")
+    assert result.stderr.startswith("manifests: The Helm chart karpenter-crd 1.14.1 was not found in ../shared/charts, .cache/charts: run `make charts`")
     assert "Traceback" not in result.stderr

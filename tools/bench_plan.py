@@ -58,8 +58,8 @@ def program_seconds(config: dict, stack: str, runs: int) -> float:
     return statistics.median(samples)
 
 
-def render_seconds(config: dict, stack: str, runs: int) -> tuple[float, float]:
-    """Medians of rendering the plan's releases from cold caches, and of validating what they render."""
+def render_seconds(config: dict, stack: str, runs: int) -> tuple[int, float, float]:
+    """The plan's release count, and the medians of rendering them from cold caches and of validating what they render."""
     plan = run_stack_config(config, stack)
     renders, validations = [], []
     for _ in range(runs):
@@ -72,7 +72,7 @@ def render_seconds(config: dict, stack: str, runs: int) -> tuple[float, float]:
         render.validate(plan, rendered)
         renders.append(middle - start)
         validations.append(time.perf_counter() - middle)
-    return statistics.median(renders), statistics.median(validations)
+    return len(render.releases(plan)), statistics.median(renders), statistics.median(validations)
 
 
 def main() -> int:
@@ -90,7 +90,7 @@ def main() -> int:
             plan = run_stack_config(config, path.stem.removeprefix("Pulumi."))
             results[label] = (len(plan.resources), command_seconds(path, runs), program_seconds(config, "bench", runs))
 
-    renders, validation = render_seconds(prod, "bench", runs)
+    releases, renders, validation = render_seconds(prod, "bench", runs)
     print(f"offline plan, median of {runs} runs, {sys.platform}, python {sys.version.split()[0]}")
     print(f"{'case':<22}{'resources':>10}{'command s':>12}{'program s':>12}")
     for label, (count, command, program) in results.items():
@@ -98,7 +98,7 @@ def main() -> int:
     (_, base_command, base_program), (_, many_command, many_program) = results.values()
     command_ratio, program_ratio = many_command / base_command, many_program / base_program
     print(f"50 teams / 3 teams: command {command_ratio:.2f}x, program {program_ratio:.2f}x")
-    print(f"prod's 4 releases: rendered {renders:.3f} s, every object validated {validation:.3f} s")
+    print(f"prod's {releases} releases: rendered {renders:.3f} s, every object validated {validation:.3f} s")
     met = command_ratio <= 1.5 and renders <= 2.0
     print(f"targets (50 teams <= 1.5x the command, the renders <= 2 s): {'met' if met else 'MISSED'}")
     return 0 if met else 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from typing import Any, Iterable
 
 import celpy
@@ -66,10 +67,25 @@ def _strict(schema: Any, root: bool = False) -> Any:
 _CEL = celpy.Environment()
 
 
+def _find(text: celpy.celtypes.StringType, pattern: celpy.celtypes.StringType) -> celpy.celtypes.StringType:
+    """Kubernetes' regex library: the first match of the pattern, or "" (k8s.io/apiserver/pkg/cel/library/regex.go)."""
+    match = re.search(pattern, text)
+    return celpy.celtypes.StringType(match.group(0) if match else "")
+
+
+def _split(text: celpy.celtypes.StringType, separator: celpy.celtypes.StringType) -> celpy.celtypes.ListType:
+    """cel-go's strings extension, which the API server enables: the parts between the separators."""
+    return celpy.celtypes.ListType([celpy.celtypes.StringType(part) for part in text.split(separator)])
+
+
+# The API server's CEL has libraries cel-python lacks; these are the ones the charts' CRD rules call (Karpenter's).
+KUBERNETES_FUNCTIONS = {"find": _find, "split": _split}
+
+
 @functools.lru_cache(maxsize=None)
 def _rule(expression: str):
     try:
-        return _CEL.program(_CEL.compile(expression))
+        return _CEL.program(_CEL.compile(expression), functions=KUBERNETES_FUNCTIONS)
     except Exception as error:  # cel-python raises its own error types for each stage
         raise ValueError(f"a CRD rule uses CEL this check cannot evaluate ({expression!r}): {error}") from None
 

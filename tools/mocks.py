@@ -126,7 +126,18 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "random:index/randomPassword:RandomPassword": self._random_password,
             "random:index/randomId:RandomId": self._random_id,
             "aws:secretsmanager/secret:Secret": self._secret,
+            "aws:sqs/queue:Queue": self._queue,
+            "aws:cloudwatch/eventRule:EventRule": self._event_rule,
         }
+
+    def _queue(self, logical: str, inputs: dict) -> dict:
+        name = self._physical_name(logical, inputs)
+        url = f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{name}"
+        return {"id": url, "url": url, "name": name, "arn": self._arn("sqs", name)}
+
+    def _event_rule(self, logical: str, inputs: dict) -> dict:
+        name = self._physical_name(logical, inputs)
+        return {"id": name, "name": name, "arn": self._arn("events", f"rule/{name}")}
 
     def _bucket(self, logical: str, inputs: dict) -> dict:
         bucket = inputs.get("bucket") or f"{logical}-{_hex(logical, 7)}".lower()

@@ -187,9 +187,13 @@ def capacity_summary(cfg: PlatformConfig) -> str:
     slots = airflow.workers.max_replicas * airflow.workers.concurrency
     route = f"through {airflow.pgbouncer.replicas} PgBouncers" if airflow.pgbouncer.enabled else "direct"
     memory = capacity.worker_memory_budget(airflow.workers)
+    pools = "; ".join(
+        f"{pool.pool} nodes at most {pool.nodes_at_minimum} at the minimum and {pool.nodes_at_maximum} at the maximum, "
+        f"needing {pool.cpu_needed:.1f} of {pool.cpu_limit} cores and {pool.memory_needed_gib:.1f} of {pool.memory_limit_gib} GiB"
+        for pool in (capacity.worker_pool_budget(cfg), capacity.task_pool_budget(cfg)))
     return (f"capacity: worker slots {slots} of parallelism {airflow.parallelism}; DB connections {budget.to_database} ({route}) "
             f"of {budget.available} that {cfg.database.instance_class} leaves Airflow; worker memory {memory.arithmetic} "
-            f"of {memory.limit_mib}")
+            f"of {memory.limit_mib}\nnode pools: {pools}")
 
 
 def _routes(config: dict) -> list[str]:

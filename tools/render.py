@@ -181,7 +181,8 @@ def render_release(inputs: dict, kubernetes_version: str, api_versions: list[str
                "kube_version": f"v{kubernetes_version}.0", "api_versions": api_versions}
     # Chart.render takes no kube_version; the library's render call does (the same call, with the options it decodes).
     manifests = json.loads(_native.call_string("helm_render", chart._raw(), json.dumps(values), json.dumps(options)))
-    pairs = list(_crds(located.path))  # shared between renders: read, never change
+    # helm install --skip-crds (the Release's skipCrds) leaves the crds/ folders out, as another chart installs them.
+    pairs = [] if inputs.get("skipCrds") else list(_crds(located.path))  # shared between renders: read, never change
     for path in sorted(manifests):
         if not path.endswith("NOTES.txt"):  # renders to text for a person, not to objects
             pairs += _documents(manifests[path])

@@ -23,6 +23,8 @@ def _repository(chart: str, alias: str | None = None) -> Any:
 class ChartRepositoriesConfig(Model):
     """Where each chart comes from: its official repository by default, or your mirror (Artifactory, Nexus, ECR)."""
 
+    karpenter_crd: ChartRepository = _repository("karpenter-crd", "karpenter-crd")
+    karpenter: ChartRepository = _repository("karpenter")
     airflow: ChartRepository = _repository("airflow")
     keda: ChartRepository = _repository("keda")
     opentelemetry_collector: ChartRepository = _repository("opentelemetry-collector", "opentelemetry-collector")

@@ -1,4 +1,4 @@
-"""The `cluster` key: the EKS cluster, its node groups and add-on versions."""
+"""The `cluster` key: the EKS cluster, its system node group and add-on versions."""
 
 from __future__ import annotations
 
@@ -28,18 +28,10 @@ class SystemNodeGroupConfig(NodeGroupConfig):
     desired_size: int = Field(2, ge=1, le=500, description="Initial nodes of the system group.")
 
 
-class WorkerNodeGroupConfig(NodeGroupConfig):
-    """Nodes for Celery workers and KubernetesPodOperator pods."""
-
-    instance_types: list[InstanceType] = Field(["m6i.xlarge"], min_length=1, description="EC2 instance types of the worker group.")
-    min_size: int = Field(2, ge=1, le=100, description="Minimum nodes of the worker group.")
-    max_size: int = Field(10, ge=1, le=500, description="Maximum nodes of the worker group.")
-    desired_size: int = Field(2, ge=1, le=500, description="Initial nodes of the worker group.")
-
-
 class NodeGroupsConfig(Model):
+    """The managed node groups: the system group only; the workers' and task pods' nodes come from Karpenter."""
+
     system: SystemNodeGroupConfig = Field(default_factory=SystemNodeGroupConfig, description="The system node group.")
-    workers: WorkerNodeGroupConfig = Field(default_factory=WorkerNodeGroupConfig, description="The worker node group.")
 
 
 AddonVersion = Annotated[str, matching(r"v\d+\.\d+\.\d+-eksbuild\.\d+", "must be an EKS add-on version, like v1.19.2-eksbuild.1")]

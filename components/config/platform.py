@@ -16,6 +16,7 @@ from components.config.dag_storage import DagStorageConfig
 from components.config.database import DatabaseConfig
 from components.config.fields import (PRODUCTION_ENVIRONMENT_NAMES, REGION_KEY, EnvironmentName, HttpsUrlSecret, TagValue, matching,
                                       secret_matching)
+from components.config.karpenter import KarpenterConfig
 from components.config.model import Model
 from components.config.monitoring import MonitoringConfig
 from components.config.network import NetworkConfig
@@ -33,6 +34,7 @@ class PlatformConfig(Model):
     zones: int = Field(3, ge=2, le=6, description="Availability zones to spread over (at least 3 in production).")
     network: NetworkConfig = Field(default_factory=NetworkConfig, description="The VPC.")
     cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="The EKS cluster.")
+    karpenter: KarpenterConfig = Field(default_factory=KarpenterConfig, description="The nodes of the workers and the task pods.")
     teams: list[TeamConfig] = Field(default_factory=list, max_length=200, description="Product teams that publish DAGs.")
     dag_storage: DagStorageConfig = Field(default_factory=DagStorageConfig, description="The DAG bucket.")
     database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="The metadata DB.")

@@ -5,6 +5,7 @@ The first broken rule stops the run with one `ConfigError` sentence naming the k
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING
 
@@ -46,17 +47,15 @@ def check_rules(cfg: PlatformConfig) -> None:
     if prod and network.existing_vpc_id is None and network.nat_gateways != "per-zone":
         raise ConfigError("network.natGateways", "must be per-zone in production, so losing a zone does not cut the others' egress", network.nat_gateways)
 
-    for group_name in ("system", "workers"):
-        group = getattr(cfg.cluster.node_groups, group_name)
-        key = f"cluster.nodeGroups.{group_name}"
-        if not group.min_size <= group.desired_size <= group.max_size:
-            raise ConfigError(f"{key}.desiredSize", f"must be from minSize ({group.min_size}) to maxSize ({group.max_size})", group.desired_size)
-        architectures = {cpu_architecture(t) for t in group.instance_types}
-        if len(architectures) > 1:
-            raise ConfigError(f"{key}.instanceTypes", "must all have one CPU architecture (all Graviton or all x86_64), because a node group has one AMI type",
-                              group.instance_types)
-        if prod and group.min_size < cfg.zones:
-            raise ConfigError(f"{key}.minSize", f"must be at least the zone count ({cfg.zones}) in production, so every zone has a node", group.min_size)
+    group, key = cfg.cluster.node_groups.system, "cluster.nodeGroups.system"
+    if not group.min_size <= group.desired_size <= group.max_size:
+        raise ConfigError(f"{key}.desiredSize", f"must be from minSize ({group.min_size}) to maxSize ({group.max_size})", group.desired_size)
+    architectures = {cpu_architecture(t) for t in group.instance_types}
+    if len(architectures) > 1:
+        raise ConfigError(f"{key}.instanceTypes", "must all have one CPU architecture (all Graviton or all x86_64), because a node group has one AMI type",
+                          group.instance_types)
+    if prod and group.min_size < cfg.zones:
+        raise ConfigError(f"{key}.minSize", f"must be at least the zone count ({cfg.zones}) in production, so every zone has a node", group.min_size)
 
     names = [team.name for team in cfg.teams]
     for index, name in enumerate(names):
@@ -89,6 +88,7 @@ def check_rules(cfg: PlatformConfig) -> None:
         raise ConfigError("alarms.freeableMemoryMiB", f"must be below the memory of {db.instance_class} ({memory_mib} MiB)", alarms.freeable_memory_mib)
 
     check_airflow_rules(cfg)
+    check_node_pool_rules(cfg)
 
     # A pager credential for the receiver not chosen would sit unused while criticals page nobody.
     unused = {"pagerduty": ("opsgenieApiKey", cfg.opsgenie_api_key), "opsgenie": ("pagerDutyRoutingKey", cfg.pager_duty_routing_key)}
@@ -140,3 +140,28 @@ def check_airflow_rules(cfg: PlatformConfig) -> None:
                           f"must allow the {budget.to_database} DB connections this stack may open ({model} + {capacity.KEDA_CONNECTIONS} for KEDA), "
                           f"but {cfg.database.instance_class} leaves Airflow {budget.available}", cfg.database.instance_class)
 
+
+def check_node_pool_rules(cfg: PlatformConfig) -> None:
+    grace_minutes = math.ceil(cfg.airflow.worker_grace_seconds / 60)
+    for name in ("workers", "tasks"):
+        pool, key = getattr(cfg.karpenter.node_pools, name), f"karpenter.nodePools.{name}"
+        for attribute, label in (("instance_categories", "instanceCategories"), ("capacity_types", "capacityTypes")):
+            values = getattr(pool, attribute)
+            if len(set(values)) != len(values):
+                raise ConfigError(f"{key}.{label}", "must not list a value twice", values)
+        if pool.termination_grace_minutes is not None and pool.termination_grace_minutes < grace_minutes:
+            raise ConfigError(f"{key}.terminationGraceMinutes",
+                              f"must be at least the workers' grace period ({grace_minutes} minutes, 1.5 × airflow.longestTaskMinutes), so a node "
+                              "that expires or drifts lets the longest task finish before its pods are deleted", pool.termination_grace_minutes)
+    if cfg.production and cfg.karpenter.node_pools.workers.capacity_types != ["on-demand"]:
+        raise ConfigError("karpenter.nodePools.workers.capacityTypes",
+                          "must be [on-demand] in production: a reclaimed Spot node cuts every running task of its workers short",
+                          cfg.karpenter.node_pools.workers.capacity_types)
+    holds = {"workers": f"KEDA's maximum of {cfg.airflow.workers.max_replicas} workers (airflow.workers.maxReplicas), one per node at worst",
+             "tasks": "the task namespace's quota (airflow.taskPods.quotaCpu and quotaMemoryGiB) on the smallest nodes the pool allows"}
+    for budget in (capacity.worker_pool_budget(cfg), capacity.task_pool_budget(cfg)):
+        key = f"karpenter.nodePools.{budget.pool}"
+        if budget.cpu_limit < budget.cpu_needed:
+            raise ConfigError(f"{key}.cpuLimit", f"must hold {holds[budget.pool]}: {budget.cpu_arithmetic}", budget.cpu_limit)
+        if budget.memory_limit_gib < budget.memory_needed_gib:
+            raise ConfigError(f"{key}.memoryLimitGiB", f"must hold {holds[budget.pool]}: {budget.memory_arithmetic}", budget.memory_limit_gib)
