@@ -9,4 +9,4 @@ from pulumi_policy import EnforcementLevel, PolicyPack
 from airflow_guard.pack import crossguard_policies
 
 PolicyPack("airflow-platform", policies=crossguard_policies(), enforcement_level=EnforcementLevel.ADVISORY,
-           description="Guardrails for the airflow-platform program: AWS, the Airflow release's values, observability.")
+           description="Guardrails for the airflow-platform program: AWS, Karpenter, the Airflow release's values, observability.")

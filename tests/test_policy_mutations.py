@@ -94,6 +94,14 @@ def alert_routes(edit: Callable[[list[dict[str, Any]]], Any]) -> Change:
     return props("airflow-prod-observability-kube-prometheus-stack", lambda p: edit(p["values"]["alertmanager"]["config"]["route"]["routes"]))
 
 
+def karpenter_values(edit: Callable[[dict[str, Any]], Any]) -> Change:
+    return props("airflow-prod-karpenter-release", lambda p: edit(p["values"]))
+
+
+def pool_template(pool: str, **fields: Any) -> Change:
+    return props(f"airflow-prod-karpenter-{pool}-pool", lambda p: p["spec"]["template"]["spec"].update(fields))
+
+
 WORKER_TRUST_SUB = "oidc.eks.eu-west-1.amazonaws.com/id/1FDCD307E35606C5A822B8728754E862:sub"
 MUTATIONS: dict[str, tuple[Change, str]] = {
     "versioning-suspended": (props("airflow-prod-dags-versioning", lambda p: p["versioningConfiguration"].update(status="Suspended")),
@@ -144,12 +152,12 @@ MUTATIONS: dict[str, tuple[Change, str]] = {
                           "eks-endpoint-not-public"),
     "secrets-unencrypted": (props("airflow-prod-cluster-eks", lambda p: p.pop("encryptionConfig")), "eks-secrets-encryption"),
     "audit-log-off": (props("airflow-prod-cluster-eks", lambda p: p["enabledClusterLogTypes"].remove("audit")), "eks-control-plane-logging"),
-    "workers-in-two-zones": (first_subnets("airflow-prod-cluster-workers", 2), "eks-node-groups-span-zones"),
+    "system-nodes-in-two-zones": (first_subnets("airflow-prod-cluster-system", 2), "eks-node-groups-span-zones"),
     "cluster-logs-forever": (props("airflow-prod-cluster-logs", lambda p: p.pop("retentionInDays")), "cloudwatch-log-group-retention-and-kms"),
     "alarm-topic-unencrypted": (props("airflow-prod-alarms-topic", lambda p: p.pop("kmsMasterKeyId")), "sns-topic-encrypted"),
     "broker-plaintext": (props("airflow-prod-broker-group", lambda p: p.update(transitEncryptionEnabled=False)), "elasticache-encrypted"),
     "slack-secret-default-key": (props("airflow-prod-access-slack", lambda p: p.pop("kmsKeyId")), "secretsmanager-secret-cmk"),
-    "imdsv1-allowed": (props("airflow-prod-cluster-workers-lt", lambda p: p["metadataOptions"].update(httpTokens="optional")),
+    "imdsv1-allowed": (props("airflow-prod-cluster-system-lt", lambda p: p["metadataOptions"].update(httpTokens="optional")),
                        "launch-template-imdsv2-encrypted-volumes"),
     "chart-range": (props("airflow-prod-airflow-release", lambda p: p.update(version="~1.19")), "helm-chart-version-pinned"),
     "secret-in-values": (values(lambda v: v.update(webserverSecretKey="not-so-secret")), "helm-values-no-secret-literals"),
@@ -168,6 +176,22 @@ MUTATIONS: dict[str, tuple[Change, str]] = {
                                 "observability-required-alerts"),
     "critical-route-removed": (alert_routes(lambda routes: routes.pop(2)), "alertmanager-critical-route"),
     "owner-tag-dropped": (provider_default_tags({"environment": "prod"}), "aws-required-tags"),
+    "node-grace-shorter-than-workers": (pool_template("workers", terminationGracePeriod="90m"), "karpenter-node-grace-covers-workers"),
+    "workers-outlast-node-grace": (values(lambda v: v["workers"].update(terminationGracePeriodSeconds=14400)),
+                                   "karpenter-node-grace-covers-workers"),
+    "task-pool-unbounded-memory": (props("airflow-prod-karpenter-tasks-pool", lambda p: p["spec"]["limits"].pop("memory")),
+                                   "karpenter-node-pool-limits"),
+    "node-class-imdsv1": (props("airflow-prod-karpenter-workers-class", lambda p: p["spec"]["metadataOptions"].update(httpTokens="optional")),
+                          "karpenter-node-class-hardened"),
+    "health-events-not-queued": (drop("airflow-prod-karpenter-scheduled-change-target"), "karpenter-interruption-queue"),
+    "interruption-queue-open-to-account": (props("airflow-prod-karpenter-queue-policy", document("policy", lambda d: d["Statement"].append(
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sqs:SendMessage",
+         "Resource": "arn:aws:sqs:eu-west-1:123456789012:queue/airflow-prod-karpenter"}))), "karpenter-interruption-queue"),
+    "interruption-queue-unencrypted": (props("airflow-prod-karpenter-queue", lambda p: p.pop("kmsMasterKeyId")), "karpenter-interruption-queue"),
+    "karpenter-single-replica": (karpenter_values(lambda v: v.update(replicas=1)), "karpenter-controller-off-karpenter-nodes"),
+    "karpenter-controller-anywhere": (karpenter_values(lambda v: (v.update(affinity={"nodeAffinity": None}),
+                                                                  v["nodeSelector"].pop("airflow-platform/pool"))),
+                                      "karpenter-controller-off-karpenter-nodes"),
 }
 
 

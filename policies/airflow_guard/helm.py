@@ -1,7 +1,7 @@
 """Helm releases: charts pinned to an exact version, and no secret written into values or ConfigMaps.
 
 Objects a Helm Release installs are invisible to CrossGuard, so a release's values are the contract these policies
-(and those of airflow.py) read.
+(and those of airflow.py and karpenter.py) read.
 """
 
 from __future__ import annotations
@@ -36,11 +36,16 @@ def chart(release: Resource) -> str:
     return str(known(release.props.get("chart")) or "").rsplit("/", 1)[-1]
 
 
-def only_airflow(check):
-    """A check that judges the Airflow chart's release and passes every other release."""
-    def judged(release: Resource, stack: Optional[Stack], config: Mapping[str, Any]) -> Iterable[str]:
-        return check(release, stack, config) if chart(release) == AIRFLOW_CHART else ()
-    return judged
+def only_chart(name: str):
+    """A decorator: the check judges the releases of chart `name` and passes every other release."""
+    def wrap(check):
+        def judged(release: Resource, stack: Optional[Stack], config: Mapping[str, Any]) -> Iterable[str]:
+            return check(release, stack, config) if chart(release) == name else ()
+        return judged
+    return wrap
+
+
+only_airflow = only_chart(AIRFLOW_CHART)  # the Airflow chart's release, every other release passing
 
 
 def values(release: Resource) -> Mapping[str, Any]:
