@@ -4,8 +4,9 @@ The rules use the names Airflow's metrics get on the OTEL path (OTLP -> collecto
 translation of tools/otlp_prometheus.py): `airflow_<stat with . and - as _>`, counters with `_total`, timers as gauges in
 milliseconds. Every Airflow process exports under its own `instance` (process_identity.py), so the rules sum or count
 over processes. Task failures, queue waits and DAG parse staleness come from the metadata DB (task_metrics_exporter.py
-says why Airflow's own metrics cannot serve). Pods and deployments come from kube-state-metrics. Every rule, and every route, is exercised by promtool
-and amtool in the tests, and the end-to-end suite shows each Airflow rule firing on what real Airflow sent.
+says why Airflow's own metrics cannot serve). Pods and deployments come from kube-state-metrics, nodes from Karpenter's
+own metrics (the airflow.nodes group, node_alerts.py). Every rule, and every route, is exercised by promtool and amtool in
+the tests, and the end-to-end suite shows each Airflow rule firing on what real Airflow sent.
 
 Alertmanager reads every credential from a file of the Secret mounted at RECEIVER_SECRETS_DIR: the config
 itself holds none, so it can sit in the chart's values.
@@ -149,7 +150,10 @@ def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
               "The exporter that reads task failures, queue waits and parse staleness from the metadata DB has not reported for 10 minutes: "
               "AirflowNoCeleryWorker, AirflowTaskQueuedTooLong, AirflowTeamTaskFailures and AirflowDagParseSlow are blind."),
     ]
-    return {"airflow.health": health, "airflow.capacity": capacity, "airflow.dags": dags, "airflow.teams": teams}
+    from components import node_alerts  # here, not at the top: it builds on Alert
+
+    return {"airflow.health": health, "airflow.capacity": capacity, "airflow.nodes": node_alerts.alerts(cfg), "airflow.dags": dags,
+            "airflow.teams": teams}
 
 
 def alert_names(cfg: PlatformConfig) -> list[str]:

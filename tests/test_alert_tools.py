@@ -27,9 +27,14 @@ RECEIVER_SECRETS = ("slackBotToken", "pagerDutyRoutingKey", "watchdogToken")
 TOOLS = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}  # tool -> Debian package
 PROD_ALERTS = ["AirflowSchedulerDown", "AirflowTriggererDown", "AirflowDagProcessorDown", "AirflowSchedulerReplicasMissing",
                "AirflowTriggererReplicasMissing", "AirflowDagProcessorReplicasMissing", "AirflowSchedulerLoopSlow",
-               "AirflowNoCeleryWorker", "AirflowTaskQueuedTooLong", "AirflowWorkersBelowMinimum", "AirflowDagParseSlow",
+               "AirflowNoCeleryWorker", "AirflowTaskQueuedTooLong", "AirflowWorkersBelowMinimum", "AirflowWorkerPodsPending",
+               "AirflowTaskPodsPending", "KarpenterCannotLaunchNodes", "KarpenterNodePoolAtLimit", "AirflowDagParseSlow",
                "AirflowDagImportErrors", "AirflowDagSyncFailing", "AirflowTeamTaskFailures", "AirflowTaskMetricsExporterDown"]
-METRIC = re.compile(r"\b(?:airflow|kube)_[a-z0-9_]+")
+METRIC = re.compile(r"\b(?:airflow|kube|karpenter|operator)_[a-z0-9_]+")
+# The Karpenter 1.14.1 metrics the rules read, as its metrics reference lists them (aws/karpenter-provider-aws,
+# website/content/en/v1.14/reference/metrics.md; components/node_alerts.py cites the code of each).
+KARPENTER_METRICS = {"karpenter_nodeclaims_disrupted_total", "karpenter_nodes_created_total", "karpenter_nodepools_usage",
+                     "karpenter_nodepools_limit", "operator_nodepool_status_condition_count"}
 LABEL = re.compile(r'(\w+)="([^"]*)"')
 # The Airflow pod each metric's process runs in (the scheduler runs the executor), as the unit tests' instances name it.
 METRIC_PODS = {"airflow_scheduler_": "scheduler", "airflow_executor_": "scheduler", "airflow_triggerer_": "triggerer",
@@ -166,7 +171,7 @@ class TestToolsInstalled:
 class TestRuleFiles:
     """Tests the generated rule files with promtool check rules."""
 
-    @pytest.mark.parametrize("stack, changes, count", [("dev", {}, 12), ("prod", {}, 15), ("dev", {"minReplicas": 0}, 11)],
+    @pytest.mark.parametrize("stack, changes, count", [("dev", {}, 16), ("prod", {}, 19), ("dev", {"minReplicas": 0}, 15)],
                              ids=["dev", "prod", "dev-scale-to-zero"])
     def test_rules_pass_promtool(self, tmp_path, stack, changes, count):
         """promtool accepts the stack's rule file and counts every generated rule (no replicas alerts with one of each, as
@@ -179,7 +184,7 @@ class TestRuleFiles:
         assert re.findall(r"SUCCESS: (\d+) rules found", result.stdout) == [str(count)]
 
     def test_prod_has_every_alert(self, prod):
-        """The prod rule file holds the 15 platform alerts, each once."""
+        """The prod rule file holds the 19 platform alerts, each once."""
         assert [rule["alert"] for group in rule_groups(prod) for rule in group["rules"]] == PROD_ALERTS
 
     @pytest.mark.parametrize("alert, field, breakage, message", [
@@ -249,14 +254,20 @@ class TestRuleUnitTests:
     def test_series_carry_the_labels_prometheus_stores(self, unit_tests):
         """Each input series has its source's job and instance: an Airflow process's own (honorLabels on the collector's
         ServiceMonitor; instance <pod>:<pid>, from a pod of the component that emits the metric) or the exporter's, with
-        the collector pod that exported it; or kube-state-metrics', with the object's namespace."""
+        the collector pod that exported it; kube-state-metrics', with the object's namespace (Airflow's or the task
+        namespace); or the Karpenter controller's, scraped by its chart's ServiceMonitor (Service karpenter, port 8080)."""
         collector_pod = re.compile(r"otel-collector-[a-z0-9]+-[a-z0-9]+")
+        task_namespace = typed_config(stack_config("prod")).airflow.task_pods.namespace
         for group in unit_tests["tests"]:
             for series in group["input_series"]:
                 name, labels = series_labels(series["series"])
                 if name.startswith("kube_"):
-                    assert (labels["job"], labels["namespace"]) == ("kube-state-metrics", "airflow"), series
+                    assert labels["job"] == "kube-state-metrics" and labels["namespace"] in {"airflow", task_namespace}, series
                     assert re.fullmatch(r"[\d.]+:8080", labels["instance"]), series
+                    continue
+                if name in KARPENTER_METRICS:
+                    assert (labels["job"], labels["namespace"]) == ("karpenter", "karpenter"), series
+                    assert re.fullmatch(r"[\d.]+:8080", labels["instance"]) and re.fullmatch(r"karpenter-[a-z0-9]+-[a-z0-9]+", labels["pod"]), series
                     continue
                 if name in exporter_metric_names():
                     job, instance = exporter.SERVICE_NAME, rf"{exporter.SERVICE_NAME}-[a-z0-9]+-[a-z0-9]+:\d+"
@@ -275,14 +286,15 @@ class TestRuleUnitTests:
         ({"workers": {"minReplicas": 2}}, "AirflowWorkersBelowMinimum"),
         ({"replicas": {"scheduler": 3}}, "AirflowSchedulerReplicasMissing"),
         ({"replicas": {"dagProcessor": 1}}, "AirflowDagProcessorReplicasMissing"),
+        ({"alerting": {"pendingPodMinutes": 11}}, "AirflowWorkerPodsPending,AirflowTaskPodsPending"),
     ], ids=["queued-sla-raised", "queued-sla-lowered", "loop-raised", "parse-raised", "team-failures-lowered", "min-workers-lowered",
-            "schedulers-raised", "one-dag-processor"])
+            "schedulers-raised", "one-dag-processor", "pending-raised"])
     def test_changed_threshold_fails(self, tmp_path, changes, failing):
-        """Rules rebuilt with another threshold fail the unit tests of exactly the alert that uses it (with one DAG
+        """Rules rebuilt with another threshold fail the unit tests of exactly the alerts that use it (with one DAG
         processor there is no replicas alert, so its firing tests fail)."""
         result = promtool_unit_tests(rule_groups(platform_config("prod", **changes)), tmp_path)
         assert result.returncode == 1
-        assert failed_alerts(result) == {failing}
+        assert failed_alerts(result) == set(failing.split(","))
 
     @pytest.mark.parametrize("alert, old, new", [
         ("AirflowSchedulerReplicasMissing", "count(sum by (instance) (rate(airflow_scheduler_heartbeat_total[5m])) > 0)",
@@ -293,12 +305,16 @@ class TestRuleUnitTests:
         ("AirflowTaskQueuedTooLong", "max by (dag_id) (airflow_platform_oldest_queued_task_seconds)",
          "max by (dag_id) (max_over_time(airflow_platform_oldest_queued_task_seconds[30m]))"),
         ("AirflowTaskMetricsExporterDown", " or vector(0))", ")"),
+        ("AirflowWorkerPodsPending", ' and on (namespace, pod) kube_pod_owner{namespace="airflow", owner_kind="ReplicaSet", '
+                                     'owner_name=~"airflow-worker-[a-z0-9]+"}', ""),
+        ("KarpenterCannotLaunchNodes", " or (karpenter_nodes_created_total unless karpenter_nodes_created_total offset 30m)", ""),
     ], ids=["replicas-counting-series", "replicas-counting-flat-series", "team-failures-summed-over-instances",
-            "queued-age-remembered", "exporter-gone-unnoticed"])
+            "queued-age-remembered", "exporter-gone-unnoticed", "pending-pods-of-any-owner", "first-node-of-a-zone-unseen"])
     def test_weakened_rule_fails(self, tmp_path, prod, alert, old, new):
         """Control: a plausible weaker expression fails the unit tests of exactly that alert: counting series instead of
         instances (one process on two collector pods), counting a stopped process's flat series, summing a team's gauge
-        over an exporter restart, remembering a drained DAG's age, or missing an exporter whose series are gone."""
+        over an exporter restart, remembering a drained DAG's age, missing an exporter whose series are gone, counting
+        every Pending pod of the namespace as a worker, or missing a node whose counter is born at its first increment."""
         groups = copy.deepcopy(rule_groups(prod))
         [rule] = [r for group in groups for r in group["rules"] if r["alert"] == alert]
         assert old in rule["expr"]
@@ -420,6 +436,12 @@ class TestMetricNames:
                                    "airflow_scheduler_scheduler_loop_duration", "airflow_dag_processing_import_errors"}
         assert used - platform - otel_metric_names() == set()
         assert platform == exporter_metric_names() == {exporter.FAILED_TASKS, exporter.OLDEST_QUEUED, exporter.PARSE_AGE, exporter.HEARTBEAT}
+
+    def test_karpenter_metrics_are_karpenter_1_14s(self, prod):
+        """The rules read exactly the Karpenter metrics listed above, which its 1.14 metrics reference names (a misspelt
+        name, or one of another Karpenter version, would leave an alert silent for ever)."""
+        used = set(re.findall(r"\b(?:karpenter|operator)_[a-z0-9_]+", " ".join(r["expr"] for group in rule_groups(prod) for r in group["rules"])))
+        assert used == KARPENTER_METRICS
 
     @pytest.mark.parametrize("otlp, unit, kind, name", [
         (exporter.FAILED_TASKS_OTLP, "", "gauge", exporter.FAILED_TASKS),

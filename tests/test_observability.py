@@ -157,7 +157,8 @@ class TestPrometheusRule:
         names = alerting.alert_names(typed_config(stack_config("prod")))
         assert names == ["AirflowSchedulerDown", "AirflowTriggererDown", "AirflowDagProcessorDown", "AirflowSchedulerReplicasMissing",
                          "AirflowTriggererReplicasMissing", "AirflowDagProcessorReplicasMissing", "AirflowSchedulerLoopSlow",
-                         "AirflowNoCeleryWorker", "AirflowTaskQueuedTooLong", "AirflowWorkersBelowMinimum", "AirflowDagParseSlow",
+                         "AirflowNoCeleryWorker", "AirflowTaskQueuedTooLong", "AirflowWorkersBelowMinimum", "AirflowWorkerPodsPending",
+                         "AirflowTaskPodsPending", "KarpenterCannotLaunchNodes", "KarpenterNodePoolAtLimit", "AirflowDagParseSlow",
                          "AirflowDagImportErrors", "AirflowDagSyncFailing", "AirflowTeamTaskFailures", "AirflowTaskMetricsExporterDown"]
 
     def test_workers_minimum_alert_only_with_a_minimum(self):

@@ -21,6 +21,9 @@ class AlertingConfig(Model):
     dag_parse_seconds: int = Field(120, ge=1, le=3600, description="A DAG not re-parsed for longer than this (for 5 minutes) raises AirflowDagParseSlow; "
                                                                                 "files are re-parsed every 30 s when parsing keeps up.")
     team_task_failures_per_hour: int = Field(10, ge=1, le=100_000, description="Failed task instances of one team in an hour that raise AirflowTeamTaskFailures.")
+    pending_pod_minutes: int = Field(10, ge=1, le=1440, description="A Celery worker pod, or a pod of the task namespace (airflow.taskPods.namespace), "
+                                                                     "Pending longer than this raises AirflowWorkerPodsPending or AirflowTaskPodsPending "
+                                                                     "(Pending covers waiting for a new node, the image pull and the init containers).")
     watchdog_url: Optional[Annotated[str, matching(r"https://[\w.-]+(:\d+)?(/\S*)?", "must be an https:// URL")]] = Field(
         None, description="Dead man's switch: the always-firing Watchdog alert is posted here every minute, so silence means alerting is broken. "
                           "Not a secret (Alertmanager cannot read a URL from a file before 0.26); put a credential in the secret watchdogToken.")
