@@ -26,7 +26,7 @@ ROUTES = yaml.safe_load((ALERTS_DIR / "routes.yaml").read_text())
 RECEIVER_SECRETS = ("slackBotToken", "pagerDutyRoutingKey", "watchdogToken")
 TOOLS = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}  # tool -> Debian package
 PROD_ALERTS = ["AirflowSchedulerDown", "AirflowTriggererDown", "AirflowDagProcessorDown", "AirflowSchedulerReplicasMissing",
-               "AirflowTriggererReplicasMissing", "AirflowDagProcessorReplicasMissing", "AirflowSchedulerLoopSlow",
+               "AirflowTriggererReplicasMissing", "AirflowSchedulerLoopSlow",
                "AirflowNoCeleryWorker", "AirflowTaskQueuedTooLong", "AirflowWorkersBelowMinimum", "AirflowWorkerPodsPending",
                "AirflowTaskPodsPending", "KarpenterCannotLaunchNodes", "KarpenterNodePoolAtLimit", "AirflowDagParseSlow",
                "AirflowDagImportErrors", "AirflowDagSyncFailing", "AirflowTeamTaskFailures", "AirflowTaskMetricsExporterDown"]
@@ -171,7 +171,7 @@ class TestToolsInstalled:
 class TestRuleFiles:
     """Tests the generated rule files with promtool check rules."""
 
-    @pytest.mark.parametrize("stack, changes, count", [("dev", {}, 16), ("prod", {}, 19), ("dev", {"minReplicas": 0}, 15)],
+    @pytest.mark.parametrize("stack, changes, count", [("dev", {}, 16), ("prod", {}, 18), ("dev", {"minReplicas": 0}, 15)],
                              ids=["dev", "prod", "dev-scale-to-zero"])
     def test_rules_pass_promtool(self, tmp_path, stack, changes, count):
         """promtool accepts the stack's rule file and counts every generated rule (no replicas alerts with one of each, as
@@ -285,13 +285,13 @@ class TestRuleUnitTests:
         ({"alerting": {"teamTaskFailuresPerHour": 10}}, "AirflowTeamTaskFailures"),
         ({"workers": {"minReplicas": 2}}, "AirflowWorkersBelowMinimum"),
         ({"replicas": {"scheduler": 3}}, "AirflowSchedulerReplicasMissing"),
-        ({"replicas": {"dagProcessor": 1}}, "AirflowDagProcessorReplicasMissing"),
+        ({"replicas": {"triggerer": 1}}, "AirflowTriggererReplicasMissing"),
         ({"alerting": {"pendingPodMinutes": 11}}, "AirflowWorkerPodsPending,AirflowTaskPodsPending"),
     ], ids=["queued-sla-raised", "queued-sla-lowered", "loop-raised", "parse-raised", "team-failures-lowered", "min-workers-lowered",
-            "schedulers-raised", "one-dag-processor", "pending-raised"])
+            "schedulers-raised", "one-triggerer", "pending-raised"])
     def test_changed_threshold_fails(self, tmp_path, changes, failing):
-        """Rules rebuilt with another threshold fail the unit tests of exactly the alerts that use it (with one DAG
-        processor there is no replicas alert, so its firing tests fail)."""
+        """Rules rebuilt with another threshold fail the unit tests of exactly the alerts that use it (with one triggerer
+        there is no replicas alert, so its firing tests fail)."""
         result = promtool_unit_tests(rule_groups(platform_config("prod", **changes)), tmp_path)
         assert result.returncode == 1
         assert failed_alerts(result) == set(failing.split(","))

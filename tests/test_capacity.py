@@ -30,9 +30,9 @@ class TestConnectionBudget:
         assert (budget.server_processes, budget.clients, budget.to_database, budget.available) == (7, 196, 198, 896)
 
     def test_pgbouncer_caps_what_reaches_the_db(self):
-        """With PgBouncer only its pools (2 × 20) and KEDA reach the DB, whatever the 14 × 15 + 10 × 9 + 1 clients."""
+        """With PgBouncer only its pools (2 × 20) and KEDA reach the DB, whatever the 13 × 15 + 10 × 9 + 1 clients."""
         budget = capacity.connection_budget(parse(PROD_READY).airflow, "db.m7g.large")
-        assert (budget.server_processes, budget.clients, budget.to_database) == (14, 301, 42)
+        assert (budget.server_processes, budget.clients, budget.to_database) == (13, 286, 42)
 
 
 class TestWorkerMemoryBudget:
@@ -74,8 +74,8 @@ CAPACITY_REFUSALS = [
      "Config key 'airflow-platform:database.instanceClass' must allow the 602 DB connections this stack may open "
      "(3 PgBouncers × 200 + 2 for KEDA), but db.t4g.medium leaves Airflow 445 (got \"db.t4g.medium\")."),
     ("pgbouncer-clients-beyond-max-client-conn", PROD_READY, {"pgbouncer": {"maxClientConn": 100}},
-     "Config key 'airflow-platform:airflow.pgbouncer.maxClientConn' must let the PgBouncer replicas accept the 301 client connections "
-     "Airflow may open (14 Airflow processes × 15 pooled + 10 workers × 9 + 1 for the task metrics exporter), not 200 (got 100)."),
+     "Config key 'airflow-platform:airflow.pgbouncer.maxClientConn' must let the PgBouncer replicas accept the 286 client connections "
+     "Airflow may open (13 Airflow processes × 15 pooled + 10 workers × 9 + 1 for the task metrics exporter), not 200 (got 100)."),
     ("cooldown-below-grace", MINIMAL, {"longestTaskMinutes": 60, "workers": {"cooldownSeconds": 600}},
      "Config key 'airflow-platform:airflow.workers.cooldownSeconds' must be at least the workers' termination grace period (5400 s, "
      "1.5 × airflow.longestTaskMinutes), so KEDA does not scale a worker in while it may still be finishing a task (got 600)."),
@@ -136,7 +136,7 @@ def test_missing_airflow_section():
     assert refusal(raw) == "Config key 'airflow-platform:airflow' is required."
 
 
-@pytest.mark.parametrize("stack, clients, to_database, available", [("dev", 126, 128, 445), ("prod", 391, 82, 1797)], ids=["dev", "prod"])
+@pytest.mark.parametrize("stack, clients, to_database, available", [("dev", 126, 128, 445), ("prod", 376, 82, 1797)], ids=["dev", "prod"])
 def test_the_stack_files_fit(stack, clients, to_database, available):
     """The stack files' budgets: dev connects directly (7 × 15 + 4 × 5 + 1), prod through 2 PgBouncers × 40."""
     cfg = typed_config(stack_config(stack))

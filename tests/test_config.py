@@ -196,6 +196,10 @@ REFUSALS = [
     ("chart-repository-unknown-chart", {"chartRepositories": {"grafana": "https://grafana.github.io/helm-charts"}},
      "Config key 'airflow-platform:chartRepositories.grafana' is not a known key; the known keys there are: airflow, karpenter, "
      "karpenter-crd, keda, kube-prometheus-stack, opentelemetry-collector."),
+    ("two-dag-processors", {"airflow": {**AIRFLOW, "replicas": {"dagProcessor": 2}}},
+     "Config key 'airflow-platform:airflow.replicas.dagProcessor' must be 1: two DAG processors of one DAG folder race to insert each new "
+     "DAG and the loser exits (Airflow 3.1.7, shown by the end-to-end suite); while a lone DAG processor restarts, the scheduler keeps "
+     "running tasks (got 2)."),
     ("ami-alias-latest", {"karpenter": {"amiAlias": "al2023@latest"}},
      "Config key 'airflow-platform:karpenter.amiAlias' must pin an EKS AL2023 AMI release as al2023@v<YYYYMMDD>, like al2023@v20250915 "
      "(not latest) (got \"al2023@latest\")."),

@@ -156,7 +156,7 @@ class TestPrometheusRule:
         """Every alert the platform promises is generated."""
         names = alerting.alert_names(typed_config(stack_config("prod")))
         assert names == ["AirflowSchedulerDown", "AirflowTriggererDown", "AirflowDagProcessorDown", "AirflowSchedulerReplicasMissing",
-                         "AirflowTriggererReplicasMissing", "AirflowDagProcessorReplicasMissing", "AirflowSchedulerLoopSlow",
+                         "AirflowTriggererReplicasMissing", "AirflowSchedulerLoopSlow",
                          "AirflowNoCeleryWorker", "AirflowTaskQueuedTooLong", "AirflowWorkersBelowMinimum", "AirflowWorkerPodsPending",
                          "AirflowTaskPodsPending", "KarpenterCannotLaunchNodes", "KarpenterNodePoolAtLimit", "AirflowDagParseSlow",
                          "AirflowDagImportErrors", "AirflowDagSyncFailing", "AirflowTeamTaskFailures", "AirflowTaskMetricsExporterDown"]
@@ -168,9 +168,9 @@ class TestPrometheusRule:
         assert "AirflowWorkersBelowMinimum" not in alerting.alert_names(typed_config(config))
 
     def test_replicas_alerts_only_with_more_than_one(self):
-        """With one scheduler, triggerer and DAG processor (dev) "fewer than the stack runs" is "none", which the *Down
-        alerts say; with two of one of them, only that one gets its replicas alert."""
-        replicas_alerts = ["AirflowSchedulerReplicasMissing", "AirflowTriggererReplicasMissing", "AirflowDagProcessorReplicasMissing"]
+        """With one scheduler, triggerer and DAG processor (dev, and the DAG processor in prod) "fewer than the stack runs"
+        is "none", which the *Down alerts say; with two of one of them, only that one gets its replicas alert."""
+        replicas_alerts = ["AirflowSchedulerReplicasMissing", "AirflowTriggererReplicasMissing"]
         assert [n for n in alerting.alert_names(typed_config(stack_config("dev"))) if n.endswith("ReplicasMissing")] == []
         config = stack_config("dev")
         config["airflow-platform:airflow"]["replicas"] = {"triggerer": 2}
@@ -180,9 +180,8 @@ class TestPrometheusRule:
     @pytest.mark.parametrize("alert, threshold", [("AirflowSchedulerLoopSlow", "> 20000"), ("AirflowTaskQueuedTooLong", "> 1800"),
                                                   ("AirflowDagParseSlow", "> 180"), ("AirflowTeamTaskFailures", "> 20"),
                                                   ("AirflowWorkersBelowMinimum", "< 3"), ("AirflowSchedulerReplicasMissing", "< 2"),
-                                                  ("AirflowTriggererReplicasMissing", "< 2"), ("AirflowDagProcessorReplicasMissing", "< 2")],
-                             ids=["loop-ms", "queued-s", "parse-s", "team-failures", "min-workers", "schedulers", "triggerers",
-                                  "dag-processors"])
+                                                  ("AirflowTriggererReplicasMissing", "< 2")],
+                             ids=["loop-ms", "queued-s", "parse-s", "team-failures", "min-workers", "schedulers", "triggerers"])
     def test_thresholds_from_the_stack(self, alert, threshold):
         """Thresholds come from the prod stack file, converted to the metrics' units."""
         [rule] = [r for g in alerting.rule_groups(typed_config(stack_config("prod"))) for r in g["rules"] if r["alert"] == alert]

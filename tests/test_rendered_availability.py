@@ -12,9 +12,11 @@ CONTROL_PLANE = ["airflow-scheduler", "airflow-api-server", "airflow-triggerer",
 
 @pytest.mark.parametrize("variant, replicas", [("dev", 1), ("prod", 2)])
 def test_control_plane_replicas(rendering, variant, replicas):
-    """Production runs two of each control-plane component (and of PgBouncer); dev one."""
+    """Production runs two schedulers, API servers and triggerers (and PgBouncers), dev one; the DAG processor runs alone
+    everywhere (two race to insert each new DAG)."""
     airflow = rendering(variant).releases["airflow"]
-    assert {name: airflow.named("Deployment", name)["spec"]["replicas"] for name in CONTROL_PLANE} == dict.fromkeys(CONTROL_PLANE, replicas)
+    expected = {**dict.fromkeys(CONTROL_PLANE, replicas), "airflow-dag-processor": 1}
+    assert {name: airflow.named("Deployment", name)["spec"]["replicas"] for name in CONTROL_PLANE} == expected
 
 
 @pytest.mark.parametrize("variant, rule", [("dev", "ScheduleAnyway"), ("prod", "DoNotSchedule")])

@@ -16,7 +16,7 @@ RUNBOOKS = ROOT / "docs" / "runbooks"
 INDEX = RUNBOOKS / "README.md"
 SECTIONS = ["## What it means", "## What to look at first", "## What usually fixes it"]
 HEADING = re.compile(r"#{1,6} ")
-REPLICA_KEYS = ("scheduler", "apiServer", "triggerer", "dagProcessor")
+REPLICA_KEYS = ("scheduler", "apiServer", "triggerer")  # the DAG processor runs alone (components/config/rules.py)
 HTTPS_BASE = "https://github.com/example-org/airflow-platform/blob/main/docs/runbooks"
 
 

@@ -51,7 +51,8 @@ class ReplicasConfig(Model):
     scheduler: Optional[int] = Field(None, ge=1, le=10, description="Scheduler replicas.", json_schema_extra={"defaultText": "2 in production, else 1"})
     api_server: Optional[int] = Field(None, ge=1, le=20, description="API server replicas.", json_schema_extra={"defaultText": "2 in production, else 1"})
     triggerer: Optional[int] = Field(None, ge=1, le=10, description="Triggerer replicas.", json_schema_extra={"defaultText": "2 in production, else 1"})
-    dag_processor: Optional[int] = Field(None, ge=1, le=10, description="DAG processor replicas.", json_schema_extra={"defaultText": "2 in production, else 1"})
+    dag_processor: int = Field(1, ge=1, le=10, description="DAG processor replicas: 1, in production too (two DAG processors of one DAG "
+                                                           "folder race to insert each new DAG, and the loser exits).")
 
 
 class PgBouncerConfig(Model):

@@ -88,7 +88,7 @@ class PlatformConfig(Model):
             self.protect_stateful_resources = prod
         airflow = self.airflow
         two_in_production = 2 if prod else 1
-        for component in ("scheduler", "api_server", "triggerer", "dag_processor"):
+        for component in ("scheduler", "api_server", "triggerer"):
             if getattr(airflow.replicas, component) is None:
                 setattr(airflow.replicas, component, two_in_production)
         if airflow.workers.min_replicas is None:

@@ -120,6 +120,11 @@ def check_airflow_rules(cfg: PlatformConfig) -> None:
                           f"must hold concurrency × (supervisor cap + task budget) + {capacity.WORKER_MAIN_PROCESS_MIB} MiB for the worker itself "
                           f"({memory.arithmetic}, at least {memory.needed_gib} GiB), so a task that stays within its budget is never "
                           "OOM-killed with its neighbours", workers.memory_gib)
+    if airflow.replicas.dag_processor > 1:
+        raise ConfigError("airflow.replicas.dagProcessor",
+                          "must be 1: two DAG processors of one DAG folder race to insert each new DAG and the loser exits (Airflow 3.1.7, "
+                          "shown by the end-to-end suite); while a lone DAG processor restarts, the scheduler keeps running tasks",
+                          airflow.replicas.dag_processor)
     if cfg.production:
         for key, value in (("scheduler", airflow.replicas.scheduler), ("apiServer", airflow.replicas.api_server)):
             if value < 2:

@@ -31,7 +31,8 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 AIRFLOW_VENV = REPOSITORY / ".venv-airflow"
 CHART_HOME = "/opt/airflow"  # the chart's AIRFLOW_HOME, under which it mounts everything
 # The Airflow release's Deployments the suite runs, by their container's name. The control plane runs as many replicas as
-# rendered (prod: two of each), so that losing one of two is seen; the API server and the worker one each, for two cores.
+# rendered (prod: two schedulers, two triggerers, one DAG processor), so that losing one of two is seen; the API server
+# and the worker one each, for two cores.
 CONTROL_PLANE = ("scheduler", "dag-processor", "triggerer")
 SINGLE = ("api-server", "worker")
 # Airflow exports every second (the stack: every 30 s) so that a short run yields many samples.
