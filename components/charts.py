@@ -57,8 +57,14 @@ KARPENTER = PinnedChart(
     "karpenter", "1.14.1", "oci://public.ecr.aws/karpenter", None,
     "oci://public.ecr.aws/karpenter/karpenter:1.14.1 (the manifest's chart layer digest)")
 
+AWS_LOAD_BALANCER_CONTROLLER = PinnedChart(
+    "aws-load-balancer-controller", "3.5.0", "https://aws.github.io/eks-charts",
+    "45051f634b33e10baccb3354d0681b7de787c60445e599fa276e0c9aedd4ccd5",
+    "https://aws.github.io/eks-charts/index.yaml (aws/eks-charts gh-pages index.yaml, commit c7f9ea5 \"Publish stable charts v0.0.242\")")
+
 # In the order the platform installs them; the keys are the chart names, which `chartRepositories` uses too.
-CHARTS: dict[str, PinnedChart] = {c.name: c for c in (KARPENTER_CRD, KARPENTER, KEDA, KUBE_PROMETHEUS_STACK, OPENTELEMETRY_COLLECTOR, AIRFLOW)}
+CHARTS: dict[str, PinnedChart] = {c.name: c for c in (KARPENTER_CRD, KARPENTER, AWS_LOAD_BALANCER_CONTROLLER, KEDA, KUBE_PROMETHEUS_STACK,
+                                                       OPENTELEMETRY_COLLECTOR, AIRFLOW)}
 
 
 def is_oci(repository: str) -> bool:

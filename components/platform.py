@@ -23,6 +23,7 @@ from components.config import PlatformConfig
 from components.dag_storage import DagStorage, DagStorageArgs
 from components.dag_volume import WRITER_SERVICE_ACCOUNT, DagVolumeArgs
 from components.karpenter import Karpenter, KarpenterArgs
+from components.lb_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.metadata_db import MetadataDatabase, MetadataDatabaseArgs
 from components.names import AIRFLOW_NAMESPACE, DAG_READERS, SERVICE_ACCOUNTS
 from components.network import Network, NetworkArgs
@@ -95,7 +96,8 @@ class Platform(pulumi.ComponentResource):
 
     def _airflow(self, name: str, config: PlatformConfig, partition: str, account_id: str, protect: bool,
                  child: pulumi.ResourceOptions) -> None:
-        """The Kubernetes side: observability, Karpenter, KEDA, Airflow's AWS access, the Airflow release and the task-pod namespace."""
+        """The Kubernetes side: observability, Karpenter, the load balancer controller, KEDA, Airflow's AWS access, the Airflow
+        release and the task-pod namespace."""
         provider = self.cluster.provider
         self.observability = Observability(f"{name}-observability", ObservabilityArgs(
             config=config, provider=provider, storage_class=STORAGE_CLASS, depends_on=[self.cluster.storage_class]), opts=child)
@@ -107,6 +109,11 @@ class Platform(pulumi.ComponentResource):
             account_id=account_id, worker_grace_seconds=config.airflow.worker_grace_seconds, provider=provider,
             node_tags=config.default_tags, protect=protect, monitoring_labels={"release": KPS_RELEASE}, monitoring=[self.observability.stack],
             crd_repository=repositories.karpenter_crd, repository=repositories.karpenter), opts=child)
+        self.lb_controller = LoadBalancerController(f"{name}-lb-controller", LoadBalancerControllerArgs(
+            cluster_name=name, region=config.region, partition=partition, account_id=account_id, vpc_id=self.network.vpc_id,
+            private_subnet_ids=self.network.private_subnet_ids, cluster_oidc=self.cluster.oidc, provider=provider,
+            monitoring_labels={"release": KPS_RELEASE}, monitoring=[self.observability.stack],
+            repository=repositories.aws_load_balancer_controller), opts=child)
         self.keda = Keda(f"{name}-keda", KedaArgs(provider=provider, repository=repositories.keda), opts=child)
         self.airflow_access = AirflowAccess(f"{name}-access", AirflowAccessArgs(
             region=config.region, partition=partition, account_id=account_id, cluster_oidc=self.cluster.oidc,

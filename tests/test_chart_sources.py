@@ -31,6 +31,7 @@ def test_official_repositories_by_default(stack, request):
     assert sources(plan) == {
         "karpenter-crd": ("oci://public.ecr.aws/karpenter/karpenter-crd", "1.14.1", None),
         "karpenter": ("oci://public.ecr.aws/karpenter/karpenter", "1.14.1", None),
+        "aws-load-balancer-controller": ("aws-load-balancer-controller", "3.5.0", "https://aws.github.io/eks-charts"),
         "keda": ("keda", "2.20.2", "https://kedacore.github.io/charts"),
         "kube-prometheus-stack": ("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts"),
         "opentelemetry-collector": ("opentelemetry-collector", "0.170.0", "https://open-telemetry.github.io/opentelemetry-helm-charts"),
@@ -42,10 +43,11 @@ def test_mirrors_replace_the_official_repositories(plan_with):
     """A Helm-repository mirror is passed as the repository; an OCI registry path becomes the chart reference itself."""
     plan = plan_with("prod", {"airflow-platform:chartRepositories": {
         "airflow": MIRROR, "keda": MIRROR, "kube-prometheus-stack": REGISTRY, "opentelemetry-collector": REGISTRY,
-        "karpenter-crd": REGISTRY, "karpenter": REGISTRY}})
+        "karpenter-crd": REGISTRY, "karpenter": REGISTRY, "aws-load-balancer-controller": MIRROR}})
     assert sources(plan) == {
         "karpenter-crd": (f"{REGISTRY}/karpenter-crd", "1.14.1", None),
         "karpenter": (f"{REGISTRY}/karpenter", "1.14.1", None),
+        "aws-load-balancer-controller": ("aws-load-balancer-controller", "3.5.0", MIRROR),
         "keda": ("keda", "2.20.2", MIRROR),
         "kube-prometheus-stack": (f"{REGISTRY}/kube-prometheus-stack", "88.5.3", None),
         "opentelemetry-collector": (f"{REGISTRY}/opentelemetry-collector", "0.170.0", None),

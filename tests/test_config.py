@@ -68,6 +68,7 @@ class TestDefaults:
         repositories = parse(MINIMAL).chart_repositories
         assert repositories.model_dump(by_alias=True) == {
             "karpenter-crd": "oci://public.ecr.aws/karpenter", "karpenter": "oci://public.ecr.aws/karpenter",
+            "aws-load-balancer-controller": "https://aws.github.io/eks-charts",
             "airflow": "https://airflow.apache.org", "keda": "https://kedacore.github.io/charts",
             "opentelemetry-collector": "https://open-telemetry.github.io/opentelemetry-helm-charts",
             "kube-prometheus-stack": "https://prometheus-community.github.io/helm-charts"}
@@ -194,8 +195,8 @@ REFUSALS = [
      "path without a trailing /, like https://charts.example.com/airflow or oci://123456789012.dkr.ecr.eu-west-1.amazonaws.com/helm-charts "
      "(got \"oci://registry.example.com/charts/\")."),
     ("chart-repository-unknown-chart", {"chartRepositories": {"grafana": "https://grafana.github.io/helm-charts"}},
-     "Config key 'airflow-platform:chartRepositories.grafana' is not a known key; the known keys there are: airflow, karpenter, "
-     "karpenter-crd, keda, kube-prometheus-stack, opentelemetry-collector."),
+     "Config key 'airflow-platform:chartRepositories.grafana' is not a known key; the known keys there are: airflow, "
+     "aws-load-balancer-controller, karpenter, karpenter-crd, keda, kube-prometheus-stack, opentelemetry-collector."),
     ("two-dag-processors", {"airflow": {**AIRFLOW, "replicas": {"dagProcessor": 2}}},
      "Config key 'airflow-platform:airflow.replicas.dagProcessor' must be 1: two DAG processors of one DAG folder race to insert each new "
      "DAG and the loser exits (Airflow 3.1.7, shown by the end-to-end suite); while a lone DAG processor restarts, the scheduler keeps "

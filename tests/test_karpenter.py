@@ -113,7 +113,8 @@ def test_node_class_pins_the_ami_and_hardens_the_node(prod_plan, pool, disk):
 
 def test_discovery_tags_on_every_private_subnet_and_the_cluster_security_group(prod_plan):
     """What the node classes select: each private subnet and the cluster's security group, tagged with the cluster's name."""
-    tags = {t.inputs["resourceId"]: (t.inputs["key"], t.inputs["value"]) for t in prod_plan.of_type("aws:ec2/tag:Tag")}
+    tags = {t.inputs["resourceId"]: (t.inputs["key"], t.inputs["value"]) for t in prod_plan.of_type("aws:ec2/tag:Tag")
+            if t.inputs["key"] == "karpenter.sh/discovery"}
     cluster_group = prod_plan.named("airflow-prod-cluster-eks").outputs["vpcConfig"]["clusterSecurityGroupId"]
     assert tags == {resource: ("karpenter.sh/discovery", "airflow-prod") for resource in [*prod_plan.outputs["privateSubnetIds"], cluster_group]}
 

@@ -13,12 +13,12 @@ from tools import render
 from tools.kube_schema import Schemas
 from tools.render import CRD_KIND
 
-RELEASES = ["airflow", "karpenter", "karpenter-crd", "keda", "kube-prometheus-stack", "otel-collector"]
+RELEASES = ["airflow", "aws-load-balancer-controller", "karpenter", "karpenter-crd", "keda", "kube-prometheus-stack", "otel-collector"]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_release_renders_and_every_object_validates(rendering, variant):
-    """All six releases render with the program's values, and no rendered or declared object would be refused."""
+    """All seven releases render with the program's values, and no rendered or declared object would be refused."""
     result = rendering(variant)
     assert sorted(result.releases) == RELEASES
     assert {name: release.errors for name, release in result.releases.items()} == {name: [] for name in RELEASES}

@@ -70,7 +70,14 @@ def _documents(text: str) -> list[tuple[dict, str]]:
     """The objects of a multi-document manifest with the text of each, parsed by the engine's YAML reader (Kubernetes'
     own, sigs.k8s.io/yaml: a bare `=` is a string, as the API server reads it) outside the interpreter's lock."""
     parts = [part.strip("\n") + "\n" for part in _DOCUMENT_SEPARATOR.split(text) if part.strip()]
-    return [(doc, part) for doc, part in ((helm.values_from_yaml(part), part) for part in parts) if doc]
+    return [pair for doc, part in ((helm.values_from_yaml(part), part) for part in parts) if doc for pair in _items(doc, part)]
+
+
+def _items(doc: dict, text: str) -> list[tuple[dict, str]]:
+    """A `v1 List` is its items, as Helm's client applies it (the resource builder flattens lists); anything else itself."""
+    if doc.get("apiVersion") == "v1" and doc.get("kind") == "List":
+        return [(item, yaml.dump(item, Dumper=yaml.CSafeDumper, sort_keys=False, width=120)) for item in doc.get("items") or []]
+    return [(doc, text)]
 
 
 @functools.lru_cache(maxsize=None)

@@ -25,6 +25,7 @@ class ChartRepositoriesConfig(Model):
 
     karpenter_crd: ChartRepository = _repository("karpenter-crd", "karpenter-crd")
     karpenter: ChartRepository = _repository("karpenter")
+    aws_load_balancer_controller: ChartRepository = _repository("aws-load-balancer-controller", "aws-load-balancer-controller")
     airflow: ChartRepository = _repository("airflow")
     keda: ChartRepository = _repository("keda")
     opentelemetry_collector: ChartRepository = _repository("opentelemetry-collector", "opentelemetry-collector")
