@@ -21,13 +21,13 @@ import pulumi_kubernetes as k8s
 
 from components import iam, karpenter_iam, node_pools
 from components.charts import KARPENTER, KARPENTER_CRD, release_source
+from components.cluster import NODE_POLICIES  # what any EKS node needs; Karpenter's nodes get the same, on a role of their own
 from components.config.karpenter import KarpenterConfig
 from components.kms import customer_managed_key
 from components.names import POOL_LABEL
 
 NAMESPACE = "karpenter"
 SERVICE_ACCOUNT = "karpenter"
-NODE_POLICIES = ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy"]
 # EventBridge events Karpenter acts on: name -> (source, detail-type).
 INTERRUPTION_EVENTS = {
     "spot-interruption": ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
