@@ -11,9 +11,13 @@ from components.config import ConfigError, PlatformConfig, decode_stack_config, 
 DAG_SYNC_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/objinsync:2.5.0"
 AIRFLOW = {"dagSync": {"image": DAG_SYNC_IMAGE}}
 MINIMAL = {"aws:region": "eu-west-1", "environment": "dev", "owner": "data-platform", "airflow": AIRFLOW}
+ENTRY = {"hostedZoneId": "Z0123456789ABCDEFGHIJ", "domain": "data.example.com", "clientCidrs": ["10.8.0.0/16"]}
+SSO = {"issuer": "https://login.example.com", "clientId": "airflow-platform", "authorizationUrl": "https://login.example.com/authorize",
+       "tokenUrl": "https://login.example.com/token", "userinfoUrl": "https://login.example.com/userinfo", "adminGroups": ["platform-admins"]}
 PROD_READY = {
     "aws:region": "eu-west-1", "environment": "prod", "owner": "data-platform", "zones": 3, "airflow": AIRFLOW,
     "cluster": {"nodeGroups": {"system": {"minSize": 3, "desiredSize": 3}}},
+    "entry": ENTRY, "sso": SSO, "ssoClientSecret": "example-client-secret",
 }
 TEAM = {"name": "analytics", "owner": "analytics@example.com", "repository": "example-org/analytics-dags"}
 

@@ -37,6 +37,7 @@ SECRET_KEYS = {
     "opsgenieApiKey": "00000000-0000-4000-8000-000000000000",
     "watchdogToken": "offline-plan-example-token",
     "alarmWebhookUrl": "https://events.pagerduty.com/integration/0123456789abcdef0123456789abcdef/enqueue",
+    "ssoClientSecret": "offline-plan-example-client-secret",
 }
 
 

@@ -13,6 +13,7 @@ from components.config.broker import BrokerConfig
 from components.config.chart_repositories import ChartRepositoriesConfig
 from components.config.cluster import ClusterConfig
 from components.config.dag_storage import DagStorageConfig
+from components.config.entry import EntryConfig
 from components.config.database import DatabaseConfig
 from components.config.fields import (PRODUCTION_ENVIRONMENT_NAMES, REGION_KEY, EnvironmentName, HttpsUrlSecret, TagValue, matching,
                                       secret_matching)
@@ -20,6 +21,7 @@ from components.config.karpenter import KarpenterConfig
 from components.config.model import Model
 from components.config.monitoring import MonitoringConfig
 from components.config.network import NetworkConfig
+from components.config.sso import SsoConfig
 from components.config.teams import TeamConfig
 
 
@@ -43,6 +45,12 @@ class PlatformConfig(Model):
     airflow: AirflowConfig = Field(description="Airflow, its workers and its chart release.")
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Metrics collection and storage.")
     alerting: AlertingConfig = Field(default_factory=AlertingConfig, description="Alert rules and routes.")
+    entry: Optional[EntryConfig] = Field(
+        None, description="The private HTTPS entry to the Airflow UI/API and Grafana (required in production). Unset: no load balancer; "
+                          "the UIs are reachable only through kubectl port-forward.")
+    sso: Optional[SsoConfig] = Field(
+        None, description="Single sign-on through the company's OIDC provider for Airflow and Grafana (required in production; needs entry). "
+                          "Unset: only the generated break-glass admin logins.")
     chart_repositories: ChartRepositoriesConfig = Field(default_factory=ChartRepositoriesConfig,
                                                         description="Where each Helm chart is installed from (official repositories unless set).")
     slack_bot_token: Optional[Annotated[SecretStr, secret_matching(r"xox[bp]-[A-Za-z0-9-]+", "must be a Slack bot token (xoxb-…)")]] = Field(
@@ -59,6 +67,9 @@ class PlatformConfig(Model):
         r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+", "must be a Slack incoming-webhook URL (https://hooks.slack.com/services/<ids>)")]] = Field(
         None, description="Secret. The company Slack incoming webhook, stored as the Airflow connection platform_slack in Secrets Manager; "
                           "set it with `pulumi config set --secret airflow-platform:slackWebhookUrl <url>`. Unset: no Slack connection.")
+    sso_client_secret: Optional[Annotated[SecretStr, secret_matching(r"[\x21-\x7e]{1,512}", "must be 1 to 512 printable characters without spaces")]] = Field(
+        None, description="Secret. The OIDC client's secret (required with sso), set with `pulumi config set --secret airflow-platform:ssoClientSecret "
+                          "<secret>`; Airflow and Grafana read it from Kubernetes Secrets, never from values or ConfigMaps.")
     tags: dict[Annotated[str, matching(r"(?!aws:)[\w.:/=+\-@ ]{1,128}", "must be a tag key of 1 to 128 characters not starting with aws:")], TagValue] = Field(
         default_factory=dict, description="Extra tags on every resource (environment, owner and managed-by are set by the program).")
     protect_stateful_resources: Optional[bool] = Field(

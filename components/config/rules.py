@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from components import capacity, instance_classes
 from components.config.fields import RESERVED_TAG_KEYS, ConfigError
+from components.config.sso import REQUIRED_SCOPES
 
 if TYPE_CHECKING:
     from components.config.cluster import NodeGroupConfig
@@ -89,6 +90,7 @@ def check_rules(cfg: PlatformConfig) -> None:
 
     check_airflow_rules(cfg)
     check_node_pool_rules(cfg)
+    check_entry_rules(cfg)
 
     # A pager credential for the receiver not chosen would sit unused while criticals page nobody.
     unused = {"pagerduty": ("opsgenieApiKey", cfg.opsgenie_api_key), "opsgenie": ("pagerDutyRoutingKey", cfg.pager_duty_routing_key)}
@@ -170,3 +172,36 @@ def check_node_pool_rules(cfg: PlatformConfig) -> None:
             raise ConfigError(f"{key}.cpuLimit", f"must hold {holds[budget.pool]}: {budget.cpu_arithmetic}", budget.cpu_limit)
         if budget.memory_limit_gib < budget.memory_needed_gib:
             raise ConfigError(f"{key}.memoryLimitGiB", f"must hold {holds[budget.pool]}: {budget.memory_arithmetic}", budget.memory_limit_gib)
+
+
+def check_entry_rules(cfg: PlatformConfig) -> None:
+    """The HTTPS entry and single sign-on: what each needs from the other, and what production requires."""
+    entry, sso = cfg.entry, cfg.sso
+    if entry is not None:
+        if len(set(entry.client_cidrs)) != len(entry.client_cidrs):
+            raise ConfigError("entry.clientCidrs", "must not list a range twice", entry.client_cidrs)
+        if entry.internet_facing and cfg.network.existing_vpc_id is not None:
+            raise ConfigError("entry.internetFacing", "must be false with network.existingVpcId: the program knows only the private subnets "
+                                                      "of an existing VPC")
+        if entry.certificate_arn is not None and entry.certificate_arn.split(":")[3] != cfg.region:
+            raise ConfigError("entry.certificateArn", f"must be a certificate in the stack's region ({cfg.region}): a load balancer uses "
+                                                      "only certificates of its own region", entry.certificate_arn)
+    elif cfg.production:
+        raise ConfigError("entry", "must be set in production: without it no team can reach the Airflow UI or Grafana")
+    if sso is not None:
+        if entry is None:
+            raise ConfigError("sso", "needs entry: the provider sends users back to https://airflow.<entry.domain>, which only the entry serves")
+        missing = [scope for scope in REQUIRED_SCOPES if scope not in sso.scopes]
+        if missing:
+            raise ConfigError("sso.scopes", f"must include {', '.join(REQUIRED_SCOPES)} (the user's name and e-mail come from them)", sso.scopes)
+        if cfg.sso_client_secret is None:
+            raise ConfigError("ssoClientSecret", "must be set while sso is set: pulumi config set --secret airflow-platform:ssoClientSecret <secret>")
+    else:
+        if cfg.production:
+            raise ConfigError("sso", "must be set in production: team members log in through the identity provider, not with shared passwords")
+        if cfg.sso_client_secret is not None:
+            raise ConfigError("ssoClientSecret", "must be unset while sso is unset: nothing would use it")
+        for index, team in enumerate(cfg.teams):
+            if team.sso_groups:
+                raise ConfigError(f"teams[{index}].ssoGroups", "may only be set together with sso: without it nobody logs in through the provider",
+                                  team.sso_groups)

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from components.config.fields import DnsName, SlackChannel, TagValue, matching
 from components.config.model import Model
+from components.config.sso import SsoGroup
 
 
 class TeamConfig(Model):
@@ -19,3 +20,7 @@ class TeamConfig(Model):
         "main", description="The only branch whose CI may publish (GitHub OIDC subject repo:<repository>:ref:refs/heads/<branch>).")
     slack_channel: Optional[SlackChannel] = Field(
         None, description="The team's Slack channel: alerts labelled team=<name> go there (unset: to the platform channel).")
+    sso_groups: list[SsoGroup] = Field(
+        default_factory=list, max_length=20,
+        description="Identity-provider groups whose members get the team's Airflow role at each login (with sso set). Unset: "
+                    "nobody holds the role until a group is mapped.")
