@@ -15,13 +15,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import celery_config, team_roles
+from components import celery_config, sso, team_roles
 from components.airflow_values import AIRFLOW_UID, CELERY_CONFIG_MAP, FAB_AUTH_MANAGER, SECRETS, Wiring, airflow_values
 from components.charts import AIRFLOW as CHART, release_source
 from components.config import PlatformConfig
 from components.dag_volume import DagVolume, DagVolumeArgs
 from components.metadata_db import DATABASE_NAME, MASTER_USERNAME, PORT as DB_PORT
-from components.names import AIRFLOW_NAMESPACE as NAMESPACE, AIRFLOW_RELEASE as RELEASE, POOL_LABEL
+from components.names import AIRFLOW_NAMESPACE as NAMESPACE, AIRFLOW_RELEASE as RELEASE, POOL_LABEL, READINESS_GATE_LABELS
 from components.task_metrics import TaskMetrics, TaskMetricsArgs
 from components.task_pods import POD_SECURITY_LABELS
 
@@ -100,11 +100,12 @@ class Airflow(pulumi.ComponentResource):
             opts, pulumi.ResourceOptions(providers={"kubernetes": args.provider})))
         self._name = name
         cfg = args.config
-        namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE, "labels": POD_SECURITY_LABELS},
+        labels = {**POD_SECURITY_LABELS, **(READINESS_GATE_LABELS if cfg.entry is not None else {})}
+        namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE, "labels": labels},
                                           opts=pulumi.ResourceOptions(parent=self))
         self.namespace = namespace.metadata["name"]
 
-        secrets = [*self._generated_secrets(), *self._connection_secrets(args)]
+        secrets = [*self._generated_secrets(), *self._connection_secrets(args), *self._sso_secret(cfg)]
         celery_module = k8s.core.v1.ConfigMap(
             f"{name}-celery-config", metadata={"name": CELERY_CONFIG_MAP, "namespace": self.namespace},
             data={celery_config.FILE_NAME: celery_config.celery_config_module(
@@ -189,6 +190,13 @@ class Airflow(pulumi.ComponentResource):
             self._secret("jwt-secret", SECRETS.jwt_secret, {"jwt-secret": self._password("jwt-secret", 64)}),
             self._secret("admin-password", SECRETS.admin_password, {"password": self._password("admin-password", 32)}),
         ]
+
+    def _sso_secret(self, cfg: PlatformConfig) -> list[k8s.core.v1.Secret]:
+        """The OIDC client's secret, which the API server's webserver_config.py reads from its environment."""
+        if cfg.sso is None or cfg.sso_client_secret is None:
+            return []
+        return [self._secret("sso-client-secret", SECRETS.sso_client_secret,
+                             {sso.CLIENT_SECRET_KEY: cfg.sso_client_secret.get_secret_value()})]
 
     def _connection_secrets(self, args: AirflowArgs) -> list[k8s.core.v1.Secret]:
         airflow = args.config.airflow

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from components import celery_config, node_pools, process_identity, task_pod_placement
+from components import celery_config, node_pools, process_identity, sso, task_pod_placement
 from components.config import DagSyncConfig, PlatformConfig
 from components.names import (AIRFLOW_RELEASE, DAG_READERS, DO_NOT_DISRUPT, LOGS_PREFIX, POOL_LABEL, PUBLISH_MANIFEST, SHARED_PREFIX,
                               TEAMS_PREFIX)
@@ -28,6 +28,12 @@ FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthM
 LONGEST_TASK_ANNOTATION = "airflow-platform/longest-task-minutes"
 ADMIN_PASSWORD_ENV = "AIRFLOW_PLATFORM_ADMIN_PASSWORD"
 REMOTE_LOG_CONNECTION = "aws_default"
+# Behind the entry's load balancer (one hop), what werkzeug's ProxyFix in FAB may take from the request, by [fab] option:
+# the ALB sets X-Forwarded-For, -Proto and -Port, and passes the client's Host through without adding X-Forwarded-Host or
+# -Prefix, so any value of those two came from the client. (The chart turns the proxy fix on, and the FAB provider's
+# defaults trust one of each header, which lets a forged one move the OAuth redirect URI and every absolute URL FAB
+# builds to another host or path.)
+BEHIND_THE_ENTRY = {"proxy_fix_x_for": 1, "proxy_fix_x_proto": 1, "proxy_fix_x_port": 1, "proxy_fix_x_host": 0, "proxy_fix_x_prefix": 0}
 # The chart's `component` label of each component's pods.
 COMPONENT_LABELS = {"scheduler": "scheduler", "apiServer": "api-server", "workers": "worker", "triggerer": "triggerer",
                     "dagProcessor": "dag-processor"}
@@ -46,6 +52,7 @@ class SecretNames:
     pgbouncer_config: str = "platform-airflow-pgbouncer-config"
     pgbouncer_stats: str = "platform-airflow-pgbouncer-stats"
     redis_password: str = "platform-airflow-redis-password"
+    sso_client_secret: str = "platform-airflow-sso"
 
 
 SECRETS = SecretNames()
@@ -209,7 +216,7 @@ def _pgbouncer(cfg: PlatformConfig) -> dict[str, Any]:
 
 def _config(cfg: PlatformConfig, wiring: Wiring) -> dict[str, dict[str, Any]]:
     airflow = cfg.airflow
-    return {
+    config: dict[str, dict[str, Any]] = {
         "core": {"parallelism": airflow.parallelism, "load_examples": "False"},
         "celery": {"worker_concurrency": airflow.workers.concurrency, "celery_config_options": celery_config.IMPORT_PATH},
         "database": {"sql_alchemy_pool_size": airflow.sql_alchemy_pool_size, "sql_alchemy_max_overflow": airflow.sql_alchemy_max_overflow},
@@ -231,6 +238,16 @@ def _config(cfg: PlatformConfig, wiring: Wiring) -> dict[str, dict[str, Any]]:
                                           "region_name": wiring.region}),
         },
     }
+    if cfg.entry is not None:
+        # The UI's links, its redirects after login and logout, and the login page's address use the public https URL; its
+        # path is empty, so the chart's execution API URL (the api-server Service, plain http in the cluster) stays as it is.
+        config["api"]["base_url"] = f"https://{cfg.entry.airflow_host}"
+        # The ALB ends TLS: FAB builds the OAuth redirect URI from the forwarded scheme, host and port, and its session cookie
+        # only travels over https (the entry's port 80 only redirects).
+        config["fab"] = {"enable_proxy_fix": "True", **BEHIND_THE_ENTRY, "cookie_secure": "True"}
+    if cfg.sso is not None:
+        config.update(sso.airflow_settings(cfg.sso))
+    return config
 
 
 def _create_admin_user() -> dict[str, Any]:
@@ -243,6 +260,17 @@ def _create_admin_user() -> dict[str, Any]:
         "args": ["bash", "-c", "exec airflow users create --role Admin --username admin --email admin@example.com "
                                f"--firstname Platform --lastname Admin --password \"${ADMIN_PASSWORD_ENV}\""],
     }
+
+
+def _api_server(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
+    values = _control_plane(cfg, wiring, "apiServer", cfg.airflow.replicas.api_server, spread=True)
+    if cfg.sso is not None:
+        # The chart mounts it as the API server's $AIRFLOW_HOME/webserver_config.py, which the FAB auth manager loads; the
+        # client secret reaches the module only through the environment, from its Secret.
+        values["apiServerConfig"] = sso.fab_config(cfg.sso, cfg.teams)
+        values["env"] = [*values.get("env", []), {"name": sso.CLIENT_SECRET_ENV, "valueFrom": {"secretKeyRef": {
+            "name": SECRETS.sso_client_secret, "key": sso.CLIENT_SECRET_KEY}}}]
+    return values
 
 
 def airflow_values(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
@@ -274,7 +302,7 @@ def airflow_values(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
         "config": _config(cfg, wiring),
         "workers": _workers(cfg, wiring),
         "scheduler": _control_plane(cfg, wiring, "scheduler", replicas.scheduler, spread=True),
-        "apiServer": _control_plane(cfg, wiring, "apiServer", replicas.api_server, spread=True),
+        "apiServer": _api_server(cfg, wiring),
         # Triggerer logs go to S3 like task logs, so no per-triggerer volume.
         "triggerer": {**_control_plane(cfg, wiring, "triggerer", replicas.triggerer, spread=False), "persistence": {"enabled": False}},
         "dagProcessor": {"enabled": True, **_control_plane(cfg, wiring, "dagProcessor", replicas.dag_processor, spread=False)},

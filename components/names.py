@@ -28,3 +28,6 @@ SERVICE_ACCOUNTS = {"scheduler": "airflow-scheduler", "dagProcessor": "airflow-d
 # triggers. Airflow 3's scheduler reads serialized DAGs from the database (DBDagBag) and runs no DAG code, so the chart
 # mounts no DAG folder into it beside a standalone DAG processor, and neither does the platform.
 DAG_READERS = ("dagProcessor", "triggerer", "workers")
+# On a namespace, the AWS Load Balancer Controller's webhook gives pods behind a TargetGroupBinding a readiness gate: a
+# rolling update waits until each new pod is healthy in its target group before the next old one goes.
+READINESS_GATE_LABELS = {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}

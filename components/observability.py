@@ -13,11 +13,12 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
 
-from components import alerting
+from components import alerting, sso
 from components.config import PlatformConfig
+from components.names import READINESS_GATE_LABELS
 from components.charts import KUBE_PROMETHEUS_STACK, OPENTELEMETRY_COLLECTOR, release_source
-from components.observability_values import (DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, KPS_RELEASE, NAMESPACE, kps_values, otel_removals,
-                                             otel_values)
+from components.observability_values import (DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, GRAFANA_SSO_SECRET, KPS_RELEASE, NAMESPACE, kps_values,
+                                             otel_removals, otel_values)
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "dashboards" / "airflow.json"
 # node-exporter needs the host's network and process namespaces, which every stricter profile refuses.
@@ -41,7 +42,8 @@ class Observability(pulumi.ComponentResource):
             opts, pulumi.ResourceOptions(providers={"kubernetes": args.provider})))
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
-        namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE, "labels": POD_SECURITY_LABELS}, opts=child)
+        labels = {**POD_SECURITY_LABELS, **(READINESS_GATE_LABELS if cfg.entry is not None else {})}
+        namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE, "labels": labels}, opts=child)
         self.namespace = namespace.metadata["name"]
         in_namespace = {"namespace": self.namespace}
 
@@ -55,6 +57,12 @@ class Observability(pulumi.ComponentResource):
         grafana_admin = k8s.core.v1.Secret(
             f"{name}-grafana-admin", metadata={"name": GRAFANA_ADMIN_SECRET, **in_namespace}, type="Opaque",
             string_data={"admin-user": "admin", "admin-password": password.result}, opts=child)
+        grafana_secrets = [grafana_admin]
+        if cfg.sso is not None and cfg.sso_client_secret is not None:
+            # Grafana's half of the OIDC client: its pod reads the secret into GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET.
+            grafana_secrets.append(k8s.core.v1.Secret(
+                f"{name}-grafana-sso", metadata={"name": GRAFANA_SSO_SECRET, **in_namespace}, type="Opaque",
+                string_data={sso.CLIENT_SECRET_KEY: pulumi.Output.secret(cfg.sso_client_secret.get_secret_value())}, opts=child))
         dashboard = k8s.core.v1.ConfigMap(
             f"{name}-dashboard", metadata={"name": "airflow-platform-dashboard", **in_namespace, "labels": {DASHBOARD_LABEL: "1"}},
             data={DASHBOARD.name: DASHBOARD.read_text()}, opts=child)
@@ -63,7 +71,7 @@ class Observability(pulumi.ComponentResource):
             f"{name}-kube-prometheus-stack", name=KPS_RELEASE,
             **release_source(KUBE_PROMETHEUS_STACK, cfg.chart_repositories.of(KUBE_PROMETHEUS_STACK)), namespace=self.namespace,
             values=kps_values(cfg, args.storage_class), max_history=10,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[receivers, grafana_admin, dashboard, *args.depends_on]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[receivers, *grafana_secrets, dashboard, *args.depends_on]))
         # The collector's ServiceMonitor and the PrometheusRule are Prometheus operator resources: the stack brings their CRDs.
         self.collector = k8s.helm.v3.Release(
             f"{name}-otel-collector", name="otel-collector",

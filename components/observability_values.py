@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from components import sso
 from components.alerting import RECEIVER_SECRET, RULE_LABELS, alertmanager_config
 from components.config import PlatformConfig
 from components.names import POOL_LABEL
@@ -21,6 +22,8 @@ COLLECTOR_ENDPOINT = f"{COLLECTOR}.{NAMESPACE}.svc.cluster.local"
 
 KPS_RELEASE = RULE_LABELS["release"]
 GRAFANA_ADMIN_SECRET = "grafana-admin"
+# The OIDC client's secret, for Grafana's generic OAuth login (the admin Secret stays: it is the way in when the provider is down).
+GRAFANA_SSO_SECRET = "grafana-sso"
 DASHBOARD_LABEL = "grafana_dashboard"
 ALERTMANAGER_STORAGE_GIB = 5
 
@@ -87,6 +90,33 @@ def _volume(storage_class: str, gib: int) -> dict[str, Any]:
                                              "resources": {"requests": {"storage": f"{gib}Gi"}}}}}
 
 
+def grafana_ini(cfg: PlatformConfig) -> dict[str, dict[str, Any]]:
+    """The grafana.ini sections the platform sets, over the chart's own (Helm merges them key by key): with the entry its
+    public URL, which Grafana builds its links and redirects from, and with sso the provider's login."""
+    if cfg.entry is None:
+        return {}
+    # Its session cookie only travels over https (the entry's port 80 only redirects).
+    secure = {"security": {"cookie_secure": True}}
+    if cfg.sso is None:
+        return {"server": {"root_url": f"https://{cfg.entry.grafana_host}"}, **secure}
+    return {**sso.grafana_ini(cfg.sso, cfg.entry), **secure}
+
+
+def _grafana(cfg: PlatformConfig) -> dict[str, Any]:
+    grafana: dict[str, Any] = {
+        "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+        "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1"}},
+        "nodeSelector": _system_pool(),
+    }
+    ini = grafana_ini(cfg)
+    if ini:
+        grafana["grafana.ini"] = ini
+    if cfg.sso is not None:
+        # Grafana reads GF_<SECTION>_<KEY> over grafana.ini: the secret stays out of the ConfigMap and the values.
+        grafana["envValueFrom"] = {sso.GRAFANA_CLIENT_SECRET_ENV: {"secretKeyRef": {"name": GRAFANA_SSO_SECRET, "key": sso.CLIENT_SECRET_KEY}}}
+    return grafana
+
+
 def kps_values(cfg: PlatformConfig, storage_class: str) -> dict[str, Any]:
     """kube-prometheus-stack: Prometheus and Alertmanager on encrypted volumes, the platform's routes, Grafana."""
     monitoring = cfg.monitoring
@@ -114,11 +144,7 @@ def kps_values(cfg: PlatformConfig, storage_class: str) -> dict[str, Any]:
                 "nodeSelector": _system_pool(),
             },
         },
-        "grafana": {
-            "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
-            "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1"}},
-            "nodeSelector": _system_pool(),
-        },
+        "grafana": _grafana(cfg),
         "kube-state-metrics": {"nodeSelector": _system_pool()},
         # The operator and the Jobs that set up its admission webhook have selectors of their own, empty by default: left
         # so, they land on worker nodes, which scale in under them.

@@ -75,9 +75,9 @@ class TestSecrets:
     def test_every_named_secret_exists_and_is_secret(self, prod_plan, dev_plan):
         """Each Secret the values name is created in namespace airflow, its data marked secret."""
         for plan, names in ((prod_plan, [SECRETS.metadata, SECRETS.broker, SECRETS.fernet_key, SECRETS.api_secret_key, SECRETS.jwt_secret,
-                                         SECRETS.admin_password, SECRETS.pgbouncer_config, SECRETS.pgbouncer_stats]),
+                                         SECRETS.admin_password, SECRETS.pgbouncer_config, SECRETS.pgbouncer_stats, SECRETS.sso_client_secret]),
                             (dev_plan, [SECRETS.metadata, SECRETS.broker, SECRETS.fernet_key, SECRETS.api_secret_key, SECRETS.jwt_secret,
-                                        SECRETS.admin_password, SECRETS.redis_password])):
+                                        SECRETS.admin_password, SECRETS.redis_password, SECRETS.sso_client_secret])):
             created = {r.inputs["metadata"]["name"]: r for r in plan.of_type(SECRET) if r.inputs["metadata"]["namespace"] == "airflow"}
             assert sorted(created) == sorted(names)
             for secret in created.values():
@@ -156,6 +156,7 @@ class TestCeleryModule:
 def test_namespaces_enforce_baseline_pod_security(prod_plan):
     """The airflow namespace refuses privileged pods and warns on anything short of restricted; Karpenter's enforces restricted."""
     namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"].get("labels", {}) for r in prod_plan.of_type("kubernetes:core/v1:Namespace")}
-    assert namespaces["airflow"] == {"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "restricted"}
+    assert namespaces["airflow"] == {"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "restricted",
+                                     "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
     assert sorted(namespaces) == ["airflow", "airflow-tasks", "karpenter", "keda", "monitoring"]
     assert namespaces["karpenter"] == {"pod-security.kubernetes.io/enforce": "restricted"}

@@ -29,7 +29,7 @@ class TestAccepted:
     def test_sso_defaults(self):
         """The default scopes ask for the groups claim beside the required ones; teams have no groups until mapped."""
         cfg = parse({**WITH, "teams": [TEAM]})
-        assert cfg.sso.scopes == ["openid", "email", "profile", "groups"]
+        assert (cfg.sso.scopes, cfg.sso.session_hours) == (["openid", "email", "profile", "groups"], 8)
         assert cfg.teams[0].sso_groups == []
         assert cfg.sso_client_secret.get_secret_value() == "example-client-secret"
 
@@ -108,6 +108,10 @@ REFUSALS = [
      "Config key 'airflow-platform:teams[0].ssoGroups' may only be set together with sso: without it nobody logs in through the provider (got ['analytics'])."),
     ('sso-missing-userinfo', {**WITH, "sso": {k: v for k, v in S.items() if k != "userinfoUrl"}},
      "Config key 'airflow-platform:sso.userinfoUrl' is required."),
+    ('session-longer-than-a-day', {**WITH, "sso": {**S, "sessionHours": 48}},
+     "Config key 'airflow-platform:sso.sessionHours' must be an integer from 1 to 24 (got 48)."),
+    ('session-zero', {**WITH, "sso": {**S, "sessionHours": 0}},
+     "Config key 'airflow-platform:sso.sessionHours' must be an integer from 1 to 24 (got 0)."),
     ('too-many-client-ranges', {**MINIMAL, "entry": {**E, "clientCidrs": [f"10.{i}.0.0/16" for i in range(31)]}},
      "Config key 'airflow-platform:entry.clientCidrs' must have at most 30 item(s) (got "
      + repr([f"10.{i}.0.0/16" for i in range(31)]) + ")."),

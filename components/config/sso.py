@@ -34,6 +34,10 @@ class SsoConfig(Model):
     scopes: list[Annotated[str, matching(r"[\x21\x23-\x5b\x5d-\x7e]{1,64}", "must be an OAuth scope (printable, no spaces, quotes or backslashes)")]] = Field(
         default_factory=lambda: [*REQUIRED_SCOPES, "groups"], min_length=3, max_length=20,
         description="Scopes requested at login; openid, email and profile are required, plus whatever makes the provider release the groups claim.")
+    session_hours: int = Field(
+        8, ge=1, le=24,
+        description="How long an Airflow login lasts ([api_auth] jwt_expiration_time; FAB does not refresh it). Roles are re-synced at "
+                    "each login, so a user removed from a group keeps its access at most this long.")
     admin_groups: list[SsoGroup] = Field(
         min_length=1, max_length=20,
         description="Groups whose members are Airflow Admin and Grafana Admin (the platform team). Everyone else gets their teams' roles "
