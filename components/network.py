@@ -41,11 +41,13 @@ class NetworkArgs:
 
 
 class Network(pulumi.ComponentResource):
-    """The VPC side of the platform; `zones` and `private_subnet_ids` are in the same order."""
+    """The VPC side of the platform; `zones`, `private_subnet_ids` and `public_subnet_ids` are in the same order."""
 
     vpc_id: pulumi.Output[str]
     zones: list[str]
     private_subnet_ids: list[pulumi.Output[str]]
+    # A new VPC's public subnets (NAT gateways, an internet-facing entry); none for an existing VPC, whose are not known.
+    public_subnet_ids: list[pulumi.Output[str]]
     nat_gateway_count: int
 
     def __init__(self, name: str, args: NetworkArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -68,6 +70,7 @@ class Network(pulumi.ComponentResource):
         self.zones = zones
         self.vpc_id = pulumi.Output.from_input(args.existing_vpc_id)
         self.private_subnet_ids = [pulumi.Output.from_input(s) for s in args.existing_private_subnet_ids]
+        self.public_subnet_ids = []
         self.nat_gateway_count = 0
 
     def _create(self, args: NetworkArgs) -> None:
@@ -134,4 +137,5 @@ class Network(pulumi.ComponentResource):
             vpc_endpoint_type="Gateway", route_table_ids=[t.id for t in private_route_tables],
             tags={"Name": f"{name}-s3"}, opts=child)
         self.private_subnet_ids = [s.id for s in private_subnets]
+        self.public_subnet_ids = [s.id for s in public_subnets]
 

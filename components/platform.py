@@ -22,6 +22,7 @@ from components.cluster import STORAGE_CLASS, Cluster, ClusterArgs
 from components.config import PlatformConfig
 from components.dag_storage import DagStorage, DagStorageArgs
 from components.dag_volume import WRITER_SERVICE_ACCOUNT, DagVolumeArgs
+from components.entry import Entry, EntryArgs
 from components.karpenter import Karpenter, KarpenterArgs
 from components.lb_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.metadata_db import MetadataDatabase, MetadataDatabaseArgs
@@ -37,6 +38,9 @@ def _secret(value: Optional[SecretStr]) -> Optional[pulumi.Output[str]]:
     """A secret config value as a Pulumi secret, the only form in which it leaves the config."""
     return pulumi.Output.secret(value.get_secret_value()) if value is not None else None
 
+
+# What the URL outputs say when the stack has no entry.
+NOT_EXPOSED = "not exposed: set entry"
 
 # The company notifier: dagtool installs it for teams' checks, the platform publishes the same file for Airflow.
 NOTIFIER = Path(__file__).resolve().parent.parent / "dagtool" / "airflow_platform_notify.py"
@@ -92,6 +96,17 @@ class Platform(pulumi.ComponentResource):
                 protect=protect), opts=child)
 
         self._airflow(name, config, partition, account_id, protect, child)
+
+        self.entry: Optional[Entry] = None
+        if config.entry is not None:
+            # After the controller (the binding CRD) and the releases whose Services the load balancer sends to.
+            self.entry = Entry(f"{name}-entry", EntryArgs(
+                config=config.entry, environment_name=name, vpc_id=self.network.vpc_id,
+                private_subnet_ids=self.network.private_subnet_ids, public_subnet_ids=self.network.public_subnet_ids,
+                cluster_security_group_id=self.cluster.security_group_id, provider=self.cluster.provider,
+                airflow_namespace=self.airflow.namespace, monitoring_namespace=self.observability.namespace,
+                lb_controller=self.lb_controller.release, services=[self.airflow.release, self.observability.stack],
+                protect=protect), opts=child)
         self.register_outputs({})
 
     def _airflow(self, name: str, config: PlatformConfig, partition: str, account_id: str, protect: bool,
@@ -160,4 +175,6 @@ class Platform(pulumi.ComponentResource):
             "airflowRoleArns": self.airflow_access.role_arns,
             "taskPodsNamespace": self.task_pods.namespace,
             "monitoringNamespace": self.observability.namespace,
+            "airflowUrl": self.entry.airflow_url if self.entry else NOT_EXPOSED,
+            "grafanaUrl": self.entry.grafana_url if self.entry else NOT_EXPOSED,
         }

@@ -46,7 +46,7 @@ class TestProgram:
         """One ComponentResource per concern, all children of the platform."""
         [platform] = plan.of_type("airflow-platform:index:Platform")
         components = sorted(r.type.split(":")[-1] for r in plan.children(platform) if not r.custom)
-        expected = ["Airflow", "AirflowAccess", "Alarms", "Cluster", "DagStorage", "Karpenter", "Keda", "LoadBalancerController", "MetadataDatabase", "Network", "Observability",
+        expected = ["Airflow", "AirflowAccess", "Alarms", "Cluster", "DagStorage", "Entry", "Karpenter", "Keda", "LoadBalancerController", "MetadataDatabase", "Network", "Observability",
                     "TaskPods"] + (
             ["Broker"] if plan.stack == "prod" else [])
         assert components == sorted(expected)

@@ -68,7 +68,16 @@ KEY_SETTINGS: dict[str, list[str]] = {
                                   "deletionProtection", "skipFinalSnapshot", "performanceInsightsEnabled", "monitoringInterval",
                                   "password"],
     "aws:rds/parameterGroup:ParameterGroup": ["family", "parameters"],
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ["fromPort", "referencedSecurityGroupId"],
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ["securityGroupId", "fromPort", "referencedSecurityGroupId", "cidrIpv4"],
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ["securityGroupId", "fromPort", "referencedSecurityGroupId"],
+    "aws:lb/loadBalancer:LoadBalancer": ["name", "internal", "subnets", "dropInvalidHeaderFields", "desyncMitigationMode",
+                                         "enableDeletionProtection"],
+    "aws:lb/listener:Listener": ["port", "protocol", "sslPolicy", "certificateArn", "defaultActions"],
+    "aws:lb/listenerRule:ListenerRule": ["priority", "conditions", "actions"],
+    "aws:lb/targetGroup:TargetGroup": ["port", "targetType", "healthCheck.path"],
+    "aws:acm/certificate:Certificate": ["domainName", "subjectAlternativeNames", "validationMethod"],
+    "aws:route53/record:Record": ["name", "type", "zoneId"],
+    "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding": ["metadata.namespace", "spec.serviceRef", "spec.targetGroupARN"],
     "aws:elasticache/replicationGroup:ReplicationGroup": [
         "engine", "engineVersion", "nodeType", "numCacheClusters", "preferredCacheClusterAzs", "automaticFailoverEnabled",
         "multiAzEnabled", "transitEncryptionEnabled", "atRestEncryptionEnabled", "kmsKeyId", "authToken"],
@@ -79,7 +88,7 @@ KEY_SETTINGS: dict[str, list[str]] = {
 }
 # Components in the order the platform composes them.
 COMPONENT_ORDER = ["pulumi:providers:aws", "Network", "Cluster", "DagStorage", "MetadataDatabase", "Alarms", "Broker", "Observability",
-                   "Keda", "AirflowAccess", "Airflow", "TaskPods"]
+                   "Keda", "AirflowAccess", "Airflow", "TaskPods", "Karpenter", "LoadBalancerController", "Entry"]
 # The chart values worth a glance in the plan (paths into the release's values).
 RELEASE_VALUES = ["executor", "airflowVersion", "workers.keda", "workers.terminationGracePeriodSeconds", "workers.podAnnotations",
                   "workers.podDisruptionBudget", "workers.resources", "scheduler.replicas", "apiServer.replicas", "triggerer.replicas",
