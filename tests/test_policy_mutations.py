@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 from typing import Any, Callable
 
 import pytest
@@ -102,7 +103,32 @@ def pool_template(pool: str, **fields: Any) -> Change:
     return props(f"airflow-prod-karpenter-{pool}-pool", lambda p: p["spec"]["template"]["spec"].update(fields))
 
 
+def entry(part: str, edit: Callable[[dict[str, Any]], Any]) -> Change:
+    return props(f"airflow-prod-entry-{part}", edit)
+
+
+def rule_on_listener(rule: str, listener: str) -> Change:
+    """The entry's listener rule attached to another of its listeners (its listener_arn computed from that one)."""
+    def change(resources: list[Resource]) -> list[Resource]:
+        urn = next(r.urn for r in resources if r.name == f"airflow-prod-entry-{listener}")
+        return [dataclasses.replace(r, property_dependencies={**r.property_dependencies, "listenerArn": [urn]})
+                if r.name == f"airflow-prod-entry-{rule}" else r for r in resources]
+    return change
+
+
+def grafana_values(edit: Callable[[dict[str, Any]], Any]) -> Change:
+    return props("airflow-prod-observability-kube-prometheus-stack", lambda p: edit(p["values"]["grafana"]))
+
+
+def literal_client_secret(v: dict[str, Any]) -> None:
+    """The FAB config's client secret written out instead of read from the environment."""
+    config = v["apiServer"]["apiServerConfig"]
+    v["apiServer"]["apiServerConfig"] = re.sub(r"os\.environ\[[^\]]+\]", "'not-so-secret'", config)
+    assert v["apiServer"]["apiServerConfig"] != config
+
+
 WORKER_TRUST_SUB = "oidc.eks.eu-west-1.amazonaws.com/id/1FDCD307E35606C5A822B8728754E862:sub"
+ENTRY_TARGET_GROUP = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/airflow-prod-airflow-b778803e/aa1601fce7682309"
 MUTATIONS: dict[str, tuple[Change, str]] = {
     "versioning-suspended": (props("airflow-prod-dags-versioning", lambda p: p["versioningConfiguration"].update(status="Suspended")),
                              "s3-bucket-versioning-enabled"),
@@ -192,6 +218,16 @@ MUTATIONS: dict[str, tuple[Change, str]] = {
     "karpenter-controller-anywhere": (karpenter_values(lambda v: (v.update(affinity={"nodeAffinity": None}),
                                                                   v["nodeSelector"].pop("airflow-platform/pool"))),
                                       "karpenter-controller-off-karpenter-nodes"),
+    "entry-internet-facing": (entry("alb", lambda p: p.update(internal=False)), "lb-internal"),
+    "grafana-own-load-balancer": (grafana_values(lambda g: g.update(service={"type": "LoadBalancer"})), "lb-internal"),
+    "entry-http-forwards": (entry("http", lambda p: p.update(defaultActions=[{"type": "forward", "targetGroupArn": ENTRY_TARGET_GROUP}])),
+                            "lb-listener-https-tls13"),
+    "entry-tls-2016": (entry("https", lambda p: p.update(sslPolicy="ELBSecurityPolicy-2016-08")), "lb-listener-https-tls13"),
+    "entry-rule-on-http": (rule_on_listener("airflow-rule", "http"), "lb-listener-https-tls13"),
+    "entry-open-to-internet": (entry("https-from-10-8-0-0-16", lambda p: p.update(cidrIpv4="0.0.0.0/0")), "security-group-no-public-ingress"),
+    "sso-secret-in-airflow-config": (values(literal_client_secret), "sso-client-secret-not-in-values"),
+    "sso-secret-in-grafana-ini": (grafana_values(lambda g: g["grafana.ini"]["auth.generic_oauth"].update(client_secret="not-so-secret")),
+                                  "sso-client-secret-not-in-values"),
 }
 
 

@@ -29,6 +29,11 @@ SECRET_TEXT = {
 }
 # A connection that is only its type (`aws://`: the pod's own credentials) holds nothing secret.
 EMPTY_CONNECTION = re.compile(r"[a-z][a-z0-9+.-]*://")
+# Grafana reads such a value from an environment variable or a file when it starts: a reference, not the secret.
+GRAFANA_REFERENCE = re.compile(r"\$__(env|file)\{[^{}]+\}")
+# The OIDC client secret of a grafana.ini auth.* section: judged by sso-client-secret-not-in-values (sso.py), which
+# also accepts the references above, so a literal there is reported once.
+SSO_CLIENT_SECRET = re.compile(r"(^|\.)grafana\.ini\.auth(\.[A-Za-z0-9_]+)?\.client_secret$")
 
 
 def chart(release: Resource) -> str:
@@ -62,6 +67,18 @@ def chart_pinned(release: Resource, _: Optional[Stack], __: Mapping[str, Any]) -
         yield f"release {release.name} installs {chart(release)} {version or 'at whatever version is latest'}"
 
 
+def entries(tree: Any, where: str) -> Iterator[tuple[str, str, Any]]:
+    """(path, key, value) for every entry of nested values, maps and lists alike; what is inside an unknown value is not
+    reached."""
+    if isinstance(tree, Mapping):
+        for key, item in tree.items():
+            yield f"{where}.{key}", str(key), item
+            yield from entries(item, f"{where}.{key}")
+    elif isinstance(tree, (list, tuple)):
+        for index, item in enumerate(tree):
+            yield from entries(item, f"{where}[{index}]")
+
+
 def _normal(key: str) -> str:
     return key.lower().replace("_", "").replace("-", "")
 
@@ -88,7 +105,7 @@ def secret_literals(tree: Any, where: str = "") -> list[str]:
     """Where secrets are written out in `tree`, without the secrets themselves."""
     found = []
     for place, key, text in _strings(tree, where):
-        if not text:
+        if not text or GRAFANA_REFERENCE.fullmatch(text.strip()) or SSO_CLIENT_SECRET.search(place):
             continue
         if key.startswith("env:"):
             if SECRET_ENV.search(key[4:]) and not EMPTY_CONNECTION.fullmatch(str(text)):
