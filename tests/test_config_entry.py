@@ -112,6 +112,12 @@ REFUSALS = [
      "Config key 'airflow-platform:sso.sessionHours' must be an integer from 1 to 24 (got 48)."),
     ('session-zero', {**WITH, "sso": {**S, "sessionHours": 0}},
      "Config key 'airflow-platform:sso.sessionHours' must be an integer from 1 to 24 (got 0)."),
+    ('authorization-url-plain-http', {**WITH, "sso": {**S, "authorizationUrl": "http://login.example.com/authorize"}},
+     "Config key 'airflow-platform:sso.authorizationUrl' must be an https:// URL without a query or fragment, like "
+     "https://login.example.com/oauth2/v1/token (got \"http://login.example.com/authorize\")."),
+    ('userinfo-url-with-fragment', {**WITH, "sso": {**S, "userinfoUrl": "https://login.example.com/userinfo#me"}},
+     "Config key 'airflow-platform:sso.userinfoUrl' must be an https:// URL without a query or fragment, like "
+     "https://login.example.com/oauth2/v1/token (got \"https://login.example.com/userinfo#me\")."),
     ('too-many-client-ranges', {**MINIMAL, "entry": {**E, "clientCidrs": [f"10.{i}.0.0/16" for i in range(31)]}},
      "Config key 'airflow-platform:entry.clientCidrs' must have at most 30 item(s) (got "
      + repr([f"10.{i}.0.0/16" for i in range(31)]) + ")."),
