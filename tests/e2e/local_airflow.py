@@ -44,6 +44,8 @@ SECRET_KEYS = {
     ("platform-airflow-broker", "connection"): "broker", ("platform-airflow-fernet-key", "fernet-key"): "fernet",
     ("platform-airflow-api-secret-key", "api-secret-key"): "token", ("platform-airflow-jwt-secret", "jwt-secret"): "token",
     ("platform-airflow-admin-password", "password"): "admin",
+    # The OIDC client's: the scenario logs in with the admin's password (tests/e2e/test_sso_login.py logs in through a provider).
+    ("platform-airflow-sso", "client-secret"): "token",
 }
 
 
