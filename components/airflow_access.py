@@ -17,9 +17,8 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components import iam
+from components import iam, kms
 from components.names import AIRFLOW_NAMESPACE as NAMESPACE, LOGS_PREFIX, SERVICE_ACCOUNTS
-from components.kms import customer_managed_key
 
 SLACK_CONNECTION_ID = "platform_slack"
 GRANTS = {
@@ -55,7 +54,12 @@ class AirflowAccess(pulumi.ComponentResource):
     def __init__(self, name: str, args: AirflowAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("airflow-platform:index:AirflowAccess", name, None, opts)
         self._args = args
-        key = customer_managed_key(f"{name}-secrets", "Airflow connections and variables in Secrets Manager", self, args.protect)
+        account = kms.Account(args.partition, args.account_id)
+        key = kms.customer_managed_key(f"{name}-secrets", "Airflow connections and variables in Secrets Manager", self, args.protect, account, [
+            # Through Secrets Manager only, for the principals whose IAM policies name this key: the component roles
+            # below that read secrets, and whoever writes a connection or variable (the deployer, for Slack's).
+            kms.through_service("AccountUsesThroughSecretsManager", account, kms.service_host("secretsmanager", args.region),
+                                kms.ENVELOPE_ACTIONS)])
         self.secrets_key_arn = key.arn
         self.role_arns = {component: self._role(name, component, grants) for component, grants in GRANTS.items()}
 

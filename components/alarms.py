@@ -9,9 +9,8 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components import iam, instance_classes
+from components import instance_classes, kms
 from components.config import AlarmsConfig
-from components.kms import customer_managed_key
 
 _GIB = 1024**3
 _MIB = 1024**2
@@ -67,7 +66,9 @@ class Alarms(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlarmsArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("airflow-platform:index:Alarms", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        key = customer_managed_key(name, "Alarm topic encryption", self, args.protect, policy=self._key_policy(args))
+        key = kms.customer_managed_key(name, "Alarm topic encryption", self, args.protect, kms.Account(args.partition, args.account_id), [
+            # CloudWatch publishes to the encrypted topic, so it must be able to use the key.
+            kms.to_service("CloudWatchPublishes", "cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])])
         topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=key.arn, opts=child)
         self.topic_arn = topic.arn
         cfg = args.thresholds
@@ -98,12 +99,3 @@ class Alarms(pulumi.ComponentResource):
                 opts=child,
             )
         self.register_outputs({"topicArn": self.topic_arn})
-
-    def _key_policy(self, args: AlarmsArgs) -> pulumi.Output[str]:
-        return iam.document([
-            {"sid": "AccountAdministers", "actions": ["kms:*"], "resources": ["*"],
-             "principals": [{"type": "AWS", "identifiers": [f"arn:{args.partition}:iam::{args.account_id}:root"]}]},
-            # CloudWatch publishes to the encrypted topic, so it must be able to use the key.
-            {"sid": "CloudWatchPublishes", "actions": ["kms:Decrypt", "kms:GenerateDataKey*"], "resources": ["*"],
-             "principals": [{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}]},
-        ], self)

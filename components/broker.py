@@ -11,8 +11,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components import kms
 from components.config import BrokerConfig
-from components.kms import customer_managed_key
 
 PORT = 6379
 # ElastiCache accepts 16 to 128 printable characters; letters and digits keep the broker URL free of escapes.
@@ -31,6 +31,9 @@ class BrokerArgs:
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
     client_security_group_id: pulumi.Input[str]
+    region: str
+    partition: str
+    account_id: str
     protect: bool
 
 
@@ -43,7 +46,12 @@ class Broker(pulumi.ComponentResource):
         super().__init__("airflow-platform:index:Broker", name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
-        key = customer_managed_key(name, "Celery broker encryption at rest", self, args.protect)
+        account = kms.Account(args.partition, args.account_id)
+        elasticache = kms.service_host("elasticache", args.region)
+        key = kms.customer_managed_key(name, "Celery broker encryption at rest", self, args.protect, account, [
+            # Through ElastiCache only: it encrypts the nodes' disks and backups for whoever creates the group.
+            kms.through_service("AccountUsesThroughElastiCache", account, elasticache, kms.STORAGE_ACTIONS),
+            kms.grants_through_service("AccountGrantsThroughElastiCache", account, elasticache)])
         subnet_group = aws.elasticache.SubnetGroup(f"{name}-subnets", subnet_ids=list(args.subnet_ids),
                                                    description="Private subnets of every zone", opts=child)
         security_group = aws.ec2.SecurityGroup(f"{name}-sg", vpc_id=args.vpc_id, description="Celery broker: from cluster nodes only", opts=child)

@@ -12,9 +12,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components import iam
+from components import iam, kms
 from components.config import ClusterConfig, NodeGroupConfig, node_group_architecture
-from components.kms import customer_managed_key
 from components.names import POOL_LABEL
 
 CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
@@ -24,6 +23,16 @@ EBS_CSI_NAMESPACE, EBS_CSI_SERVICE_ACCOUNT = "kube-system", "ebs-csi-controller-
 # The cluster's default StorageClass: gp3 volumes encrypted with the cluster's key (Prometheus, Alertmanager...).
 STORAGE_CLASS = "gp3-encrypted"
 _AMI_TYPES = {"x86_64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
+# The VPC CNI enforces the NetworkPolicy objects of components/network_policies.py only with network policy switched on,
+# the add-on's one key for it (EKS User Guide, "Restrict Pod network traffic with Kubernetes network policies",
+# docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html: `{"enableNetworkPolicy": "true"}`, a
+# string). It sets the network policy agent's --enable-network-policy and the amazon-vpc-cni ConfigMap's
+# enable-network-policy-controller (charts/aws-vpc-cni in aws/amazon-vpc-cni-k8s); the agent container itself
+# (nodeAgent.enabled) is on by default from v1.14, and EKS runs the policy controller in the control plane. Enforcement
+# stays in the standard mode: a new pod takes traffic for the few seconds until its policies are in place (strict mode
+# would start every pod with no traffic at all, CoreDNS's and every egress included, which these ingress-only policies
+# do not provide for).
+VPC_CNI_CONFIGURATION = {"enableNetworkPolicy": "true"}
 
 
 def kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str, region: str) -> str:
@@ -70,16 +79,16 @@ class Cluster(pulumi.ComponentResource):
         cluster_name = args.cluster_name
         log_group_name = f"/aws/eks/{cluster_name}/cluster"
 
-        self.key = customer_managed_key(
+        # Before the key: its policy names the role.
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=iam.service_trust("eks.amazonaws.com", self), opts=child)
+        role_policies = iam.attach_managed_policies(role, args.partition, ["AmazonEKSClusterPolicy"], self, f"{name}-role")
+        self.key = kms.customer_managed_key(
             name, "EKS secrets envelope encryption, node volumes and control-plane logs", self, args.protect,
-            policy=self._key_policy(args, log_group_name))
+            kms.Account(args.partition, args.account_id), self._key_usage(args, role.arn, log_group_name))
 
         # Created here rather than by EKS, so it has a retention and is encrypted with our key.
         log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=log_group_name, retention_in_days=cfg.log_retention_days,
                                             kms_key_id=self.key.arn, opts=child)
-
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=iam.service_trust("eks.amazonaws.com", self), opts=child)
-        role_policies = iam.attach_managed_policies(role, args.partition, ["AmazonEKSClusterPolicy"], self, f"{name}-role")
 
         public = bool(cfg.endpoint_public_access_cidrs)
         cluster = aws.eks.Cluster(
@@ -111,7 +120,8 @@ class Cluster(pulumi.ComponentResource):
         self.oidc = iam.OidcIssuer(provider_arn=oidc_provider.arn, host=issuer.apply(lambda url: url.removeprefix("https://")))
 
         # vpc-cni and kube-proxy first: without them no node becomes Ready and the node groups never finish.
-        network_addons = [self._addon(name, cluster, "vpc-cni", cfg.addon_versions.vpc_cni),
+        network_addons = [self._addon(name, cluster, "vpc-cni", cfg.addon_versions.vpc_cni,
+                                      configuration_values=json.dumps(VPC_CNI_CONFIGURATION)),
                           self._addon(name, cluster, "kube-proxy", cfg.addon_versions.kube_proxy)]
 
         node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=iam.service_trust("ec2.amazonaws.com", self), opts=child)
@@ -157,32 +167,36 @@ class Cluster(pulumi.ComponentResource):
         self.register_outputs({"name": self.name, "endpoint": self.endpoint, "oidcProviderArn": self.oidc.provider_arn,
                                "securityGroupId": self.security_group_id})
 
-    def _key_policy(self, args: ClusterArgs, log_group_name: str) -> pulumi.Output[str]:
-        account_root = f"arn:{args.partition}:iam::{args.account_id}:root"
+    def _key_usage(self, args: ClusterArgs, role_arn: pulumi.Output[str], log_group_name: str) -> list[dict]:
+        """Who uses the cluster key: EKS for secrets, EC2 for node and PVC volumes, CloudWatch Logs for the log group."""
+        account = kms.Account(args.partition, args.account_id)
         autoscaling = (f"arn:{args.partition}:iam::{args.account_id}:role/aws-service-role/"
                        "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")
+        ec2 = kms.service_host("ec2", args.region)
         log_group_arn = f"arn:{args.partition}:logs:{args.region}:{args.account_id}:log-group:{log_group_name}"
-        return iam.document([
-            {"sid": "AccountAdministers", "actions": ["kms:*"], "resources": ["*"],
-             "principals": [{"type": "AWS", "identifiers": [account_root]}]},
-            # Managed node groups launch through Auto Scaling, which must use the key for encrypted root volumes.
-            {"sid": "AutoScalingUsesKeyForNodeVolumes", "resources": ["*"],
-             "actions": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
-             "principals": [{"type": "AWS", "identifiers": [autoscaling]}]},
-            {"sid": "AutoScalingGrantsForNodeVolumes", "actions": ["kms:CreateGrant"], "resources": ["*"],
-             "principals": [{"type": "AWS", "identifiers": [autoscaling]}],
-             "conditions": [{"test": "Bool", "variable": "kms:GrantIsForAWSResource", "values": ["true"]}]},
-            {"sid": "LogsEncryptControlPlaneLogGroup", "resources": ["*"],
-             "actions": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-             "principals": [{"type": "Service", "identifiers": [f"logs.{args.region}.amazonaws.com"]}],
-             "conditions": [{"test": "ArnEquals", "variable": "kms:EncryptionContext:aws:logs:arn", "values": [log_group_arn]}]},
-        ], self)
+        grant_for_aws_resources = {"test": "Bool", "variable": "kms:GrantIsForAWSResource", "values": ["true"]}
+        return [
+            # The control plane envelope-encrypts Secrets as the cluster role, calling KMS itself (no service in between).
+            kms.to_principals("ClusterRoleEncryptsSecrets", [role_arn], ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"]),
+            # Managed node groups launch through Auto Scaling, which must use the key for encrypted root volumes; its
+            # service-linked role has no access to customer-managed keys of its own (EC2 Auto Scaling User Guide,
+            # "Required AWS KMS key policy for use with encrypted volumes").
+            kms.to_principals("AutoScalingUsesKeyForNodeVolumes", [autoscaling],
+                              ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]),
+            kms.to_principals("AutoScalingGrantsForNodeVolumes", [autoscaling], ["kms:CreateGrant"], [grant_for_aws_resources]),
+            # Karpenter's controller (node root volumes) and the EBS CSI driver (PVCs) create volumes through EC2; their
+            # roles trust the cluster's OIDC issuer, so they exist only after the key, and their IAM policies name it.
+            kms.through_service("AccountUsesThroughEc2", account, ec2, kms.STORAGE_ACTIONS),
+            kms.grants_through_service("AccountGrantsThroughEc2", account, ec2),
+            kms.to_log_groups("LogsEncryptControlPlaneLogGroup", args.region, [log_group_arn]),
+        ]
 
     def _addon(self, name: str, cluster: aws.eks.Cluster, addon: str, version: Optional[str],
-               depends_on: Sequence[pulumi.Resource] = (), service_account_role_arn: Optional[pulumi.Input[str]] = None) -> aws.eks.Addon:
+               depends_on: Sequence[pulumi.Resource] = (), service_account_role_arn: Optional[pulumi.Input[str]] = None,
+               configuration_values: Optional[str] = None) -> aws.eks.Addon:
         return aws.eks.Addon(
             f"{name}-{addon}", cluster_name=cluster.name, addon_name=addon, addon_version=version,
-            service_account_role_arn=service_account_role_arn,
+            service_account_role_arn=service_account_role_arn, configuration_values=configuration_values,
             # Take over whatever is there on create; keep a person's hand edits on update.
             resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="PRESERVE",
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)))

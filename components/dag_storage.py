@@ -15,11 +15,15 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components import iam
+from components import iam, kms
+from components.buckets import private_bucket_settings
 from components.config import TeamConfig
-from components.kms import customer_managed_key
 from components.names import LOGS_PREFIX, SHARED_PREFIX, TEAMS_PREFIX
 
+
+
+# The tag that marks the DAG bucket.
+BUCKET_TAG = ("purpose", "airflow-dags")
 
 
 def team_prefix(team: str) -> str:
@@ -35,6 +39,8 @@ def team_role_name(environment_name: str, team: str) -> str:
 class DagStorageArgs:
     environment_name: str
     region: str
+    partition: str
+    account_id: str
     teams: Sequence[TeamConfig]
     noncurrent_version_days: int
     log_retention_days: int
@@ -58,23 +64,19 @@ class DagStorage(pulumi.ComponentResource):
         super().__init__("airflow-platform:index:DagStorage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self._args = args
-        key = customer_managed_key(name, "DAG bucket encryption", self, args.protect)
+        account = kms.Account(args.partition, args.account_id)
+        key = kms.customer_managed_key(name, "DAG bucket encryption", self, args.protect, account, [
+            # Through S3 only, for the principals whose IAM policies name this key: the reader and team CI roles here,
+            # the Airflow roles that write and read task logs (AirflowAccess, created after this key), and whoever
+            # deploys (it uploads the shared files).
+            kms.through_service("AccountUsesThroughS3", account, kms.service_host("s3", args.region), kms.ENVELOPE_ACTIONS)])
         self.key_arn = key.arn
 
-        bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=False, opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+        # The policy pack finds the DAG bucket by this tag (s3-dag-bucket-audited: its writes must be recorded).
+        bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=False, tags=dict([BUCKET_TAG]),
+                               opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         self.bucket_name, self.bucket_arn = bucket.bucket, bucket.arn
-        aws.s3.BucketVersioning(f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child)
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption", bucket=bucket.id,
-            # A bucket key cuts KMS requests (and cost) for thousands of small DAG files.
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn},
-                    "bucket_key_enabled": True}], opts=child)
-        public_access_block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access-block", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
-        aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
-        aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.id, policy=self._tls_only_policy(bucket.arn),
-                            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access_block]))
+        private_bucket_settings(name, bucket, key.arn, self)
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle", bucket=bucket.id,
             rules=[
@@ -111,14 +113,6 @@ class DagStorage(pulumi.ComponentResource):
     def _via_s3(self) -> dict:
         # The key may only be used by S3 on the role's behalf, not called directly.
         return {"test": "StringEquals", "variable": "kms:ViaService", "values": [f"s3.{self._args.region}.amazonaws.com"]}
-
-    def _tls_only_policy(self, bucket_arn: pulumi.Output[str]) -> pulumi.Output[str]:
-        return iam.document([{
-            "sid": "DenyInsecureTransport", "effect": "Deny", "actions": ["s3:*"],
-            "resources": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
-            "principals": [{"type": "*", "identifiers": ["*"]}],
-            "conditions": [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
-        }], self)
 
     def _team_role(self, name: str, team: TeamConfig, github_provider_arn: pulumi.Input[str],
                    bucket_arn: pulumi.Output[str], key_arn: pulumi.Output[str]) -> pulumi.Output[str]:

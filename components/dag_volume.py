@@ -14,10 +14,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components import iam
+from components import iam, kms
 from components.airflow_values import AIRFLOW_UID, DAGS, objinsync_container
 from components.config import DagSyncConfig
-from components.kms import customer_managed_key
 
 NFS_PORT = 2049
 CSI_DRIVER = "efs.csi.aws.com"
@@ -32,6 +31,7 @@ MOUNT_PATH = "/dags"
 class DagVolumeArgs:
     region: str
     partition: str
+    account_id: str
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
     client_security_group_id: pulumi.Input[str]
@@ -54,7 +54,12 @@ class DagVolume(pulumi.ComponentResource):
     def __init__(self, name: str, args: DagVolumeArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("airflow-platform:index:DagVolume", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        key = customer_managed_key(name, "EFS copy of the DAGs", self, args.protect)
+        account = kms.Account(args.partition, args.account_id)
+        efs = kms.service_host("elasticfilesystem", args.region)
+        key = kms.customer_managed_key(name, "EFS copy of the DAGs", self, args.protect, account, [
+            # Through EFS only: it encrypts the file system for whoever creates it, then through its own grant.
+            kms.through_service("AccountUsesThroughEfs", account, efs, kms.STORAGE_ACTIONS),
+            kms.grants_through_service("AccountGrantsThroughEfs", account, efs)])
         file_system = aws.efs.FileSystem(f"{name}-fs", encrypted=True, kms_key_id=key.arn, throughput_mode="elastic",
                                          tags={"Name": name}, opts=child)
         self.file_system_id = file_system.id

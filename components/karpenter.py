@@ -19,12 +19,12 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components import iam, karpenter_iam, node_pools
+from components import iam, karpenter_iam, kms, node_pools
 from components.charts import KARPENTER, KARPENTER_CRD, release_source
 from components.cluster import NODE_POLICIES  # what any EKS node needs; Karpenter's nodes get the same, on a role of their own
 from components.config.karpenter import KarpenterConfig
-from components.kms import customer_managed_key
 from components.names import POOL_LABEL
+from components.task_pods import POD_SECURITY_LABELS
 
 NAMESPACE = "karpenter"
 SERVICE_ACCOUNT = "karpenter"
@@ -38,7 +38,6 @@ INTERRUPTION_EVENTS = {
 # Karpenter reads a message within seconds; one older than its event is of no use (its documentation's 300 s).
 QUEUE_RETENTION_SECONDS = 300
 EVENTS_SERVICE = "events.amazonaws.com"
-RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 
 
 @dataclass
@@ -100,8 +99,12 @@ class Karpenter(pulumi.ComponentResource):
             f"{name}-{event}", description=f"{detail} -> Karpenter's interruption queue",
             event_pattern=pulumi.Output.json_dumps({"source": [source], "detail-type": [detail]}), opts=child)
             for event, (source, detail) in INTERRUPTION_EVENTS.items()}
-        self.queue_key = customer_managed_key(f"{name}-queue", "Karpenter's interruption queue", self, args.protect,
-                                              policy=self._queue_key_policy(args, list(rules.values())))
+        # Before the queue's key: its policy names the role.
+        self.controller_role = aws.iam.Role(
+            f"{name}-controller-role", assume_role_policy=iam.irsa_trust(args.cluster_oidc, NAMESPACE, [SERVICE_ACCOUNT], self), opts=child)
+        self.queue_key = kms.customer_managed_key(f"{name}-queue", "Karpenter's interruption queue", self, args.protect,
+                                                  kms.Account(args.partition, args.account_id),
+                                                  self._queue_key_usage(args, list(rules.values())))
         self.queue = aws.sqs.Queue(f"{name}-queue", name=f"{args.cluster_name}-karpenter", message_retention_seconds=QUEUE_RETENTION_SECONDS,
                                    kms_master_key_id=self.queue_key.arn, kms_data_key_reuse_period_seconds=300, opts=child)
         aws.sqs.QueuePolicy(f"{name}-queue-policy", queue_url=self.queue.url,
@@ -110,8 +113,6 @@ class Karpenter(pulumi.ComponentResource):
             aws.cloudwatch.EventTarget(f"{name}-{event}-target", rule=rule.name, arn=self.queue.arn, target_id="KarpenterInterruptionQueue",
                                        opts=child)
 
-        self.controller_role = aws.iam.Role(
-            f"{name}-controller-role", assume_role_policy=iam.irsa_trust(args.cluster_oidc, NAMESPACE, [SERVICE_ACCOUNT], self), opts=child)
         aws.iam.RolePolicy(f"{name}-controller-policy", role=self.controller_role.id, policy=iam.document(
             karpenter_iam.controller_statements(scope, self.node_role.arn, self.queue.arn, args.volume_key_arn, self.queue_key.arn), self),
             opts=child)
@@ -125,7 +126,7 @@ class Karpenter(pulumi.ComponentResource):
                         opts=child)
 
         # The controller runs as the restricted profile asks (non-root, no privilege, read-only root, RuntimeDefault).
-        namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE, "labels": RESTRICTED}, opts=child)
+        namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE, "labels": POD_SECURITY_LABELS}, opts=child)
         crds = k8s.helm.v3.Release(f"{name}-crds", name="karpenter-crd", **release_source(KARPENTER_CRD, args.crd_repository),
                                    namespace=namespace.metadata["name"], max_history=10, opts=child)
         self.release = k8s.helm.v3.Release(
@@ -156,17 +157,15 @@ class Karpenter(pulumi.ComponentResource):
              "conditions": [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]},
         ], self)
 
-    def _queue_key_policy(self, args: KarpenterArgs, rules: list[aws.cloudwatch.EventRule]) -> pulumi.Output[str]:
-        """The account administers the key; EventBridge encrypts with it for the rules above (the controller decrypts
-        through its role's policy)."""
-        return iam.document([
-            {"sid": "AccountAdministers", "actions": ["kms:*"], "resources": ["*"],
-             "principals": [{"type": "AWS", "identifiers": [f"arn:{args.partition}:iam::{args.account_id}:root"]}]},
-            {"sid": "EventBridgeEncryptsForTheRules", "actions": ["kms:GenerateDataKey", "kms:Decrypt"], "resources": ["*"],
-             "principals": [{"type": "Service", "identifiers": [EVENTS_SERVICE]}],
-             "conditions": [{"test": "ArnEquals", "variable": "aws:SourceArn", "values": [rule.arn for rule in rules]}]},
-        ], self)
-
+    def _queue_key_usage(self, args: KarpenterArgs, rules: list[aws.cloudwatch.EventRule]) -> list[dict]:
+        """EventBridge encrypts with the key for the rules above; the controller decrypts what it receives, through SQS."""
+        return [
+            kms.to_service("EventBridgeEncryptsForTheRules", EVENTS_SERVICE, ["kms:GenerateDataKey", "kms:Decrypt"],
+                           [{"test": "ArnEquals", "variable": "aws:SourceArn", "values": [rule.arn for rule in rules]}]),
+            kms.to_principals("ControllerDecryptsThroughSqs", [self.controller_role.arn], ["kms:Decrypt"],
+                              [{"test": "StringEquals", "variable": "kms:ViaService",
+                                "values": [kms.service_host("sqs", args.region)]}]),
+        ]
 
 def _resource(manifest: dict) -> dict:
     return {"api_version": manifest["apiVersion"], "kind": manifest["kind"], "metadata": manifest["metadata"], "spec": manifest["spec"]}

@@ -1,5 +1,12 @@
 """Metadata DB: RDS PostgreSQL in the private subnets of every zone, reachable only from the cluster's nodes,
-encrypted, TLS-only, watched by Performance Insights and enhanced monitoring.
+encrypted, TLS-only, watched by Performance Insights and enhanced monitoring, its slow statements logged to a log group
+of its own.
+
+The instance's identifier is fixed, not generated: RDS creates `/aws/rds/instance/<identifier>/<log>` itself
+(unencrypted, never expiring) as soon as the new instance logs, before its create returns, so the exported log groups
+can only be ours if they are declared first, under a name known before the instance exists. A stack whose instance
+still has its generated identifier renames it once, in place (RDS reboots it and its endpoint changes); the log groups
+RDS made for the old identifier are left behind, unmanaged.
 """
 
 from __future__ import annotations
@@ -11,25 +18,33 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components import iam
+from components import iam, kms
 from components.config import DatabaseConfig
-from components.kms import customer_managed_key
+from components.log_groups import encrypted_log_groups
 
 PORT = 5432
 DATABASE_NAME = "airflow"
 MASTER_USERNAME = "airflow_admin"
 # Letters and digits only: the password goes into connection URLs, where symbols need escaping.
 PASSWORD_LENGTH = 40
+# The logs RDS exports to CloudWatch: the server log (connections, errors, slow statements) and major-upgrade output.
+EXPORTED_LOGS = ["postgresql", "upgrade"]
 
 
 def parameter_group_family(engine_version: str) -> str:
     return f"postgres{engine_version}"
 
 
+def exported_log_group_name(identifier: str, log: str) -> str:
+    return f"/aws/rds/instance/{identifier}/{log}"
+
+
 @dataclass
 class MetadataDatabaseArgs:
     config: DatabaseConfig
     partition: str
+    region: str
+    account_id: str
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
     client_security_group_id: pulumi.Input[str]
@@ -47,7 +62,14 @@ class MetadataDatabase(pulumi.ComponentResource):
         super().__init__("airflow-platform:index:MetadataDatabase", name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
-        key = customer_managed_key(name, "Airflow metadata DB storage, snapshots and Performance Insights", self, args.protect)
+        account = kms.Account(args.partition, args.account_id)
+        rds = kms.service_host("rds", args.region)
+        key = kms.customer_managed_key(name, "Airflow metadata DB storage, snapshots and Performance Insights", self, args.protect,
+                                       account, [
+            # Through RDS only: storage, snapshots and backups for whoever creates or restores the instance, and
+            # Performance Insights for whoever reads it (its API's calls go through rds.<region> too).
+            kms.through_service("AccountUsesThroughRds", account, rds, kms.STORAGE_ACTIONS),
+            kms.grants_through_service("AccountGrantsThroughRds", account, rds)])
 
         subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=list(args.subnet_ids),
                                            description="Private subnets of every zone", opts=child)
@@ -60,7 +82,14 @@ class MetadataDatabase(pulumi.ComponentResource):
 
         parameters = aws.rds.ParameterGroup(
             f"{name}-params", family=parameter_group_family(cfg.engine_version), description="Airflow metadata DB: TLS only",
-            parameters=[{"name": "rds.force_ssl", "value": "1", "apply_method": "pending-reboot"}], opts=child)
+            parameters=[{"name": "rds.force_ssl", "value": "1", "apply_method": "pending-reboot"},
+                        # Dynamic: a change applies without a reboot.
+                        {"name": "log_min_duration_statement", "value": str(cfg.slow_statement_ms), "apply_method": "immediate"}],
+            opts=child)
+        identifier = f"{name}-postgres"
+        _, log_groups = encrypted_log_groups(
+            f"{name}-logs", "Airflow metadata DB exported logs", {log: exported_log_group_name(identifier, log) for log in EXPORTED_LOGS},
+            cfg.log_retention_days, args.partition, args.region, args.account_id, self, args.protect)
 
         monitoring_role = aws.iam.Role(f"{name}-monitoring", assume_role_policy=iam.service_trust("monitoring.rds.amazonaws.com", self),
                                        opts=child)
@@ -71,6 +100,7 @@ class MetadataDatabase(pulumi.ComponentResource):
 
         instance = aws.rds.Instance(
             f"{name}-postgres",
+            identifier=identifier,
             engine="postgres",
             # A major version only: RDS applies minor versions in the maintenance window.
             engine_version=cfg.engine_version,
@@ -100,10 +130,10 @@ class MetadataDatabase(pulumi.ComponentResource):
             performance_insights_retention_period=cfg.performance_insights_retention_days,
             monitoring_interval=cfg.monitoring_interval_seconds,
             monitoring_role_arn=monitoring_role.arn,
-            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            enabled_cloudwatch_logs_exports=EXPORTED_LOGS,
             iam_database_authentication_enabled=True,
             ca_cert_identifier="rds-ca-rsa2048-g1",
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=monitoring_policies),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[*monitoring_policies, *log_groups.values()]),
         )
         self.address, self.port, self.identifier = instance.address, instance.port, instance.identifier
         self.password = password.result

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from components.airflow import Airflow, AirflowArgs
 from components.airflow_access import AirflowAccess, AirflowAccessArgs
 from components.alarms import Alarms, AlarmsArgs
+from components.audit import DagAudit, DagAuditArgs
 from components.autoscaling import Keda, KedaArgs
 from components.broker import Broker, BrokerArgs
 from components.cluster import STORAGE_CLASS, Cluster, ClusterArgs
@@ -23,11 +24,13 @@ from components.config import PlatformConfig
 from components.dag_storage import DagStorage, DagStorageArgs
 from components.dag_volume import WRITER_SERVICE_ACCOUNT, DagVolumeArgs
 from components.entry import Entry, EntryArgs
+from components.flow_logs import FlowLogs, FlowLogsArgs
 from components.karpenter import Karpenter, KarpenterArgs
 from components.lb_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.metadata_db import MetadataDatabase, MetadataDatabaseArgs
 from components.names import AIRFLOW_NAMESPACE, DAG_READERS, SERVICE_ACCOUNTS
 from components.network import Network, NetworkArgs
+from components.network_policies import NetworkPolicies, NetworkPoliciesArgs, address_ranges
 from components.observability import Observability, ObservabilityArgs
 from components.observability_values import KPS_RELEASE
 from components.task_pods import TaskPods, TaskPodsArgs
@@ -63,6 +66,12 @@ class Platform(pulumi.ComponentResource):
         self.network = Network(f"{name}-network", NetworkArgs(
             region=config.region, zone_count=config.zones, nat_gateways=net.nat_gateways, vpc_cidr=net.vpc_cidr,
             existing_vpc_id=net.existing_vpc_id, existing_private_subnet_ids=list(net.existing_private_subnet_ids)), opts=child)
+        # The VPC if it is the platform's; an existing VPC's subnets the platform was given otherwise (flow_logs.py says why).
+        owned_vpc = net.existing_vpc_id is None
+        self.flow_logs = FlowLogs(f"{name}-flow-logs", FlowLogsArgs(
+            environment_name=name, partition=partition, region=config.region, account_id=account_id,
+            retention_days=net.flow_log_retention_days, protect=protect, vpc_id=self.network.vpc_id if owned_vpc else None,
+            subnets={} if owned_vpc else dict(zip(self.network.zones, self.network.private_subnet_ids))), opts=child)
 
         self.cluster = Cluster(f"{name}-cluster", ClusterArgs(
             cluster_name=name, config=config.cluster, region=config.region, partition=partition, account_id=account_id,
@@ -73,15 +82,18 @@ class Platform(pulumi.ComponentResource):
         # unless the EFS writer syncs those).
         dag_syncers = [SERVICE_ACCOUNTS[c] for c in DAG_READERS] + ([WRITER_SERVICE_ACCOUNT] if efs else [])
         self.dag_storage = DagStorage(f"{name}-dags", DagStorageArgs(
-            environment_name=name, region=config.region, teams=config.teams,
+            environment_name=name, region=config.region, partition=partition, account_id=account_id, teams=config.teams,
             noncurrent_version_days=config.dag_storage.noncurrent_version_days, log_retention_days=config.airflow.log_retention_days,
             cluster_oidc=self.cluster.oidc, reader_namespace=AIRFLOW_NAMESPACE, reader_service_accounts=dag_syncers, protect=protect,
             github_oidc_provider_arn=config.dag_storage.github_oidc_provider_arn,
             shared_files={NOTIFIER.name: NOTIFIER}), opts=child)
+        self.dag_audit = DagAudit(f"{name}-dag-audit", DagAuditArgs(
+            partition=partition, region=config.region, account_id=account_id, bucket_arn=self.dag_storage.bucket_arn,
+            retention_days=config.dag_storage.audit_retention_days, protect=protect), opts=child)
 
         self.database = MetadataDatabase(f"{name}-db", MetadataDatabaseArgs(
-            config=config.database, partition=partition, vpc_id=self.network.vpc_id, subnet_ids=self.network.private_subnet_ids,
-            client_security_group_id=self.cluster.security_group_id, protect=protect), opts=child)
+            config=config.database, partition=partition, region=config.region, account_id=account_id, vpc_id=self.network.vpc_id,
+            subnet_ids=self.network.private_subnet_ids, client_security_group_id=self.cluster.security_group_id, protect=protect), opts=child)
 
         self.alarms = Alarms(f"{name}-alarms", AlarmsArgs(
             thresholds=config.alarms, instance_class=config.database.instance_class, db_identifier=self.database.identifier,
@@ -93,7 +105,7 @@ class Platform(pulumi.ComponentResource):
             self.broker = Broker(f"{name}-broker", BrokerArgs(
                 config=config.broker, zones=self.network.zones, vpc_id=self.network.vpc_id,
                 subnet_ids=self.network.private_subnet_ids, client_security_group_id=self.cluster.security_group_id,
-                protect=protect), opts=child)
+                region=config.region, partition=partition, account_id=account_id, protect=protect), opts=child)
 
         self._airflow(name, config, partition, account_id, protect, child)
 
@@ -107,6 +119,13 @@ class Platform(pulumi.ComponentResource):
                 airflow_namespace=self.airflow.namespace, monitoring_namespace=self.observability.namespace,
                 lb_controller=self.lb_controller.release, services=[self.airflow.release, self.observability.stack],
                 protect=protect), opts=child)
+
+        control_plane_cidrs, load_balancer_cidrs = address_ranges(config, self.network.private_subnet_ids, invoke)
+        self.network_policies = NetworkPolicies(f"{name}-network-policies", NetworkPoliciesArgs(
+            provider=self.cluster.provider, airflow_namespace=self.airflow.namespace, task_namespace=self.task_pods.namespace,
+            monitoring_namespace=self.observability.namespace, keda=self.keda, karpenter=self.karpenter,
+            control_plane_cidrs=control_plane_cidrs, load_balancer_cidrs=load_balancer_cidrs,
+            pgbouncer=config.airflow.pgbouncer.enabled, in_cluster_broker=config.broker.mode == "in-cluster"), opts=child)
         self.register_outputs({})
 
     def _airflow(self, name: str, config: PlatformConfig, partition: str, account_id: str, protect: bool,
@@ -138,7 +157,8 @@ class Platform(pulumi.ComponentResource):
         dag_volume = None
         if config.airflow.dag_delivery == "efs":
             dag_volume = DagVolumeArgs(
-                region=config.region, partition=partition, vpc_id=self.network.vpc_id, subnet_ids=self.network.private_subnet_ids,
+                region=config.region, partition=partition, account_id=account_id, vpc_id=self.network.vpc_id,
+                subnet_ids=self.network.private_subnet_ids,
                 client_security_group_id=self.cluster.security_group_id, cluster_name=self.cluster.name, cluster_oidc=self.cluster.oidc,
                 namespace=AIRFLOW_NAMESPACE, bucket_name=self.dag_storage.bucket_name, reader_role_arn=self.dag_storage.reader_role_arn,
                 dag_sync=config.airflow.dag_sync, protect=protect, cluster_nodes=self.cluster.node_groups,

@@ -48,7 +48,7 @@ class TestBucket:
     def test_lifecycle(self, request, stack_fixture, days, log_days):
         """Old DAG versions expire after noncurrentVersionDays, task logs after logRetentionDays; stale uploads are aborted."""
         plan = request.getfixturevalue(stack_fixture)
-        [lifecycle] = plan.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+        lifecycle = plan.named(f"airflow-{plan.stack}-dags-lifecycle")
         rules = {r["id"]: r for r in lifecycle.inputs["rules"]}
         assert sorted(rules) == ["abort-incomplete-uploads", "expire-old-versions", "expire-task-logs"]
         assert rules["expire-old-versions"]["noncurrentVersionExpiration"] == {"noncurrentDays": days}

@@ -311,10 +311,13 @@ class TestNodeRoleAndQueue:
         assert queue.inputs["kmsMasterKeyId"] == karpenter(plan, "queue-key").outputs["arn"]
 
     def test_queue_key_serves_eventbridge_only_for_the_four_rules(self, plan):
-        """The account administers the key; EventBridge may generate data keys and decrypt only for the four rules."""
-        assert document(plan, "queue-key") == {"Version": "2012-10-17", "Statement": [
-            {"Sid": "AccountAdministers", "Effect": "Allow", "Action": "kms:*", "Resource": "*",
-             "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}},
+        """The account administers the key; EventBridge encrypts only for the four rules; the controller decrypts only through SQS."""
+        [admin, *usage] = document(plan, "queue-key")["Statement"]
+        assert (admin["Sid"], admin["Principal"]) == ("AccountAdministers", {"AWS": f"arn:aws:iam::{ACCOUNT}:root"})
+        assert usage == [
             {"Sid": "EventBridgeEncryptsForTheRules", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
              "Resource": "*", "Principal": {"Service": "events.amazonaws.com"},
-             "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns(plan)}}}]}
+             "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns(plan)}}},
+            {"Sid": "ControllerDecryptsThroughSqs", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
+             "Principal": {"AWS": karpenter(plan, "controller-role").outputs["arn"]},
+             "Condition": {"StringEquals": {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}}}]

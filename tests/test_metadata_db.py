@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from components import instance_classes
@@ -81,10 +83,10 @@ class TestNetworkAndTls:
         assert instance(prod_plan).inputs["vpcSecurityGroupIds"] == [group.id]
 
     def test_parameter_group_forces_tls(self, prod_plan):
-        """The parameter group of the engine's family sets rds.force_ssl=1."""
+        """The parameter group of the engine's family sets rds.force_ssl=1 (and logs slow statements, TestSlowStatements)."""
         params = prod_plan.named("airflow-prod-db-params")
         assert params.inputs["family"] == "postgres16"
-        assert params.inputs["parameters"] == [{"name": "rds.force_ssl", "value": "1", "applyMethod": "pending-reboot"}]
+        assert params.inputs["parameters"][0] == {"name": "rds.force_ssl", "value": "1", "applyMethod": "pending-reboot"}
         assert instance(prod_plan).inputs["parameterGroupName"] == params.outputs["name"]
 
 
@@ -109,3 +111,43 @@ class TestInstanceClasses:
     def test_performance_insights_availability(self, instance_class, supported):
         """The smallest burstable classes lack Performance Insights, which the platform always turns on."""
         assert instance_classes.supports_performance_insights(instance_class) is supported
+
+
+class TestSlowStatements:
+    """Tests the slow-statement log and the log groups RDS exports to."""
+
+    def test_statements_slower_than_a_second_are_logged(self, prod_plan):
+        """log_min_duration_statement is database.slowStatementMs (1000 by default), applied without a reboot."""
+        assert prod_plan.named("airflow-prod-db-params").inputs["parameters"][1:] == [
+            {"name": "log_min_duration_statement", "value": "1000", "applyMethod": "immediate"}]
+
+    def test_threshold_from_config(self, plan_with):
+        """database.slowStatementMs sets the threshold."""
+        plan = plan_with("dev", {"airflow-platform:database": {"instanceClass": "db.t4g.medium", "allocatedStorageGiB": 20,
+                                                               "maxAllocatedStorageGiB": 50, "slowStatementMs": 250, "logRetentionDays": 7}})
+        assert plan.named("airflow-dev-db-params").inputs["parameters"][1]["value"] == "250"
+        assert {g.inputs["retentionInDays"] for g in (plan.named("airflow-dev-db-logs-postgresql"), plan.named("airflow-dev-db-logs-upgrade"))} == {7}
+
+    @pytest.mark.parametrize("stack_fixture, environment", [("dev_plan", "dev"), ("prod_plan", "prod")], ids=["dev", "prod"])
+    def test_exported_log_groups_are_declared_first(self, request, stack_fixture, environment):
+        """The identifier is fixed, so the postgresql and upgrade log groups RDS exports to are ours, declared before the instance
+        (which depends on them): 30 days, encrypted with a key of their own."""
+        plan = request.getfixturevalue(stack_fixture)
+        db = instance(plan)
+        identifier = f"airflow-{environment}-db-postgres"
+        key = plan.named(f"airflow-{environment}-db-logs-key")
+        groups = [plan.named(f"airflow-{environment}-db-logs-{log}") for log in ("postgresql", "upgrade")]
+        assert (db.inputs["identifier"], db.outputs["address"].split(".")[0]) == (identifier, identifier)
+        assert db.inputs["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
+        assert [g.inputs for g in groups] == [{"name": f"/aws/rds/instance/{identifier}/{log}", "retentionInDays": 30, "kmsKeyId": key.outputs["arn"]}
+                                              for log in ("postgresql", "upgrade")]
+        assert {g.urn for g in groups} <= set(db.dependencies)
+
+    def test_log_key_is_for_cloudwatch_logs_of_these_groups(self, prod_plan):
+        """The key's one use: CloudWatch Logs of the region, for the two exported groups' ARNs."""
+        [administers, logs] = json.loads(prod_plan.named("airflow-prod-db-logs-key").inputs["policy"])["Statement"]
+        prefix = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/rds/instance/airflow-prod-db-postgres"
+        assert administers["Sid"] == "AccountAdministers"
+        assert (logs["Sid"], logs["Principal"], logs["Condition"]) == (
+            "LogsEncryptTheseLogGroups", {"Service": "logs.eu-west-1.amazonaws.com"},
+            {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": [f"{prefix}/postgresql", f"{prefix}/upgrade"]}})

@@ -26,8 +26,8 @@ def test_dev_plan_printed_and_written(build_dir, capsys, dev_plan):
     assert plan_cli.main(["dev"]) == 0
     out = capsys.readouterr().out
     headers = [line.split(" ")[0] for line in out.splitlines() if line and not line.startswith(" ") and "(" in line and "resources)" in line]
-    assert headers == ["aws", "Network", "Cluster", "DagStorage", "MetadataDatabase", "Alarms", "Observability", "Keda", "AirflowAccess",
-                       "Airflow", "TaskPods", "Karpenter", "LoadBalancerController", "Entry"]
+    assert headers == ["aws", "Network", "FlowLogs", "Cluster", "DagStorage", "DagAudit", "MetadataDatabase", "Alarms", "Observability",
+                       "Keda", "AirflowAccess", "Airflow", "TaskPods", "Karpenter", "LoadBalancerController", "Entry", "NetworkPolicies"]
     assert "chart kube-prometheus-stack 88.5.3" in out and "chart opentelemetry-collector 0.170.0" in out
     assert "zones: eu-west-1a, eu-west-1b" in out
     assert ("capacity: worker slots 16 of parallelism 32; DB connections 128 (direct) of 445 that db.t4g.medium leaves Airflow; "

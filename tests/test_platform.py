@@ -46,8 +46,8 @@ class TestProgram:
         """One ComponentResource per concern, all children of the platform."""
         [platform] = plan.of_type("airflow-platform:index:Platform")
         components = sorted(r.type.split(":")[-1] for r in plan.children(platform) if not r.custom)
-        expected = ["Airflow", "AirflowAccess", "Alarms", "Cluster", "DagStorage", "Entry", "Karpenter", "Keda", "LoadBalancerController", "MetadataDatabase", "Network", "Observability",
-                    "TaskPods"] + (
+        expected = ["Airflow", "AirflowAccess", "Alarms", "Cluster", "DagAudit", "DagStorage", "Entry", "FlowLogs", "Karpenter", "Keda",
+                    "LoadBalancerController", "MetadataDatabase", "Network", "NetworkPolicies", "Observability", "TaskPods"] + (
             ["Broker"] if plan.stack == "prod" else [])
         assert components == sorted(expected)
 
@@ -55,12 +55,14 @@ class TestProgram:
 class TestProtection:
     """Tests which resources are protected from deletion."""
 
-    def test_prod_protects_db_bucket_and_keys(self, prod_plan):
-        """In prod exactly the DB, the DAG bucket and every KMS key are protected."""
-        protected = sorted(r.type for r in prod_plan.resources if r.protect)
-        assert protected == sorted(["aws:rds/instance:Instance", "aws:s3/bucket:Bucket"] + [KEY] * len(prod_plan.of_type(KEY)))
-        # cluster, DAG bucket, DB, alarm topic, broker, Airflow's secrets, Karpenter's interruption queue
-        assert len(prod_plan.of_type(KEY)) == 7
+    def test_prod_protects_db_buckets_and_keys(self, prod_plan):
+        """In prod exactly the DB, the DAG bucket, the DAG audit trail's bucket and every KMS key are protected."""
+        protected = sorted(r.name if r.type != KEY else KEY for r in prod_plan.resources if r.protect)
+        assert protected == sorted(["airflow-prod-db-postgres", "airflow-prod-dags-bucket", "airflow-prod-dag-audit-bucket"]
+                                   + [KEY] * len(prod_plan.of_type(KEY)))
+        # cluster, DAG bucket, DB, DB logs, alarm topic, broker, Airflow's secrets, Karpenter's interruption queue, flow logs,
+        # DAG audit trail
+        assert len(prod_plan.of_type(KEY)) == 10
 
     def test_dev_protects_nothing(self, dev_plan):
         """Dev stays disposable."""

@@ -127,6 +127,11 @@ def literal_client_secret(v: dict[str, Any]) -> None:
     assert v["apiServer"]["apiServerConfig"] != config
 
 
+def dag_trail_fields(edit: Callable[[dict[str, Any]], Any]) -> Change:
+    """Edit each field selector of the DAG audit trail's one advanced event selector."""
+    return props("airflow-prod-dag-audit-trail", lambda p: [edit(f) for f in p["advancedEventSelectors"][0]["fieldSelectors"]])
+
+
 WORKER_TRUST_SUB = "oidc.eks.eu-west-1.amazonaws.com/id/1FDCD307E35606C5A822B8728754E862:sub"
 ENTRY_TARGET_GROUP = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/airflow-prod-airflow-b778803e/aa1601fce7682309"
 MUTATIONS: dict[str, tuple[Change, str]] = {
@@ -159,6 +164,11 @@ MUTATIONS: dict[str, tuple[Change, str]] = {
     "key-not-rotated": (props("airflow-prod-access-secrets-key", lambda p: p.update(enableKeyRotation=False)), "kms-key-rotation-enabled"),
     "key-lockout-bypassed": (props("airflow-prod-access-secrets-key", lambda p: p.update(bypassPolicyLockoutSafetyCheck=True)),
                              "kms-key-no-lockout-bypass"),
+    "key-policy-removed": (props("airflow-prod-dags-key", lambda p: p.pop("policy")), "kms-key-explicit-policy"),
+    "key-decrypt-for-anyone": (props("airflow-prod-access-secrets-key", document("policy", lambda d: d["Statement"].append(
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"}))), "kms-key-explicit-policy"),
+    "key-usable-outside-s3": (props("airflow-prod-dags-key", document("policy", lambda d: d["Statement"][1].pop("Condition"))),
+                              "kms-key-explicit-policy"),
     "broker-open-to-internet": (props("airflow-prod-broker-from-cluster", lambda p: (p.pop("referencedSecurityGroupId"),
                                                                                      p.update(cidrIpv4="0.0.0.0/0"))),
                                 "security-group-no-public-ingress"),
@@ -228,6 +238,16 @@ MUTATIONS: dict[str, tuple[Change, str]] = {
     "sso-secret-in-airflow-config": (values(literal_client_secret), "sso-client-secret-not-in-values"),
     "sso-secret-in-grafana-ini": (grafana_values(lambda g: g["grafana.ini"]["auth.generic_oauth"].update(client_secret="not-so-secret")),
                                   "sso-client-secret-not-in-values"),
+    "flow-log-dropped": (drop("airflow-prod-flow-logs-vpc"), "vpc-flow-logs"),
+    "flow-log-rejects-only": (props("airflow-prod-flow-logs-vpc", lambda p: p.update(trafficType="REJECT")), "vpc-flow-logs"),
+    "slow-statements-not-logged": (props("airflow-prod-db-params", lambda p: p.update(parameters=[
+        parameter for parameter in p["parameters"] if parameter["name"] != "log_min_duration_statement"])), "rds-slow-statement-logging"),
+    "db-log-group-left-to-rds": (drop("airflow-prod-db-logs-postgresql"), "rds-slow-statement-logging"),
+    "dag-trail-reads-only": (dag_trail_fields(lambda f: f["field"] == "readOnly" and f.update(equals=["true"])), "s3-dag-bucket-audited"),
+    "dag-trail-on-another-bucket": (dag_trail_fields(lambda f: f["field"] == "resources.ARN" and f.update(startsWiths=[
+        "arn:aws:s3:::airflow-prod-dag-audit-bucket-3a8f4fa/teams/", "arn:aws:s3:::airflow-prod-dag-audit-bucket-3a8f4fa/shared/"])),
+        "s3-dag-bucket-audited"),
+    "dag-trail-unvalidated": (props("airflow-prod-dag-audit-trail", lambda p: p.update(enableLogFileValidation=False)), "s3-dag-bucket-audited"),
 }
 
 

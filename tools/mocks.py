@@ -141,6 +141,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "aws:acm/certificate:Certificate": self._certificate,
             "aws:acm/certificateValidation:CertificateValidation": self._certificate_validation,
             "aws:route53/record:Record": self._record,
+            "aws:ec2/flowLog:FlowLog": self._flow_log,
+            "aws:cloudtrail/trail:Trail": self._trail,
         }
 
     # Elastic Load Balancing: the ARN is the id; a listener's and a rule's ARNs extend their load balancer's.
@@ -183,6 +185,15 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def _record(self, logical: str, inputs: dict) -> dict:
         name = inputs["name"].rstrip(".")
         return {"id": f"{inputs['zoneId']}_{name}_{inputs['type']}", "fqdn": name}
+
+    def _flow_log(self, logical: str, inputs: dict) -> dict:
+        flow_log_id = f"fl-{_hex(logical, 17)}"
+        return {"id": flow_log_id, "arn": self._arn("ec2", f"vpc-flow-log/{flow_log_id}")}
+
+    def _trail(self, logical: str, inputs: dict) -> dict:
+        # The provider's id is the trail's ARN.
+        arn = self._arn("cloudtrail", f"trail/{self._physical_name(logical, inputs)}")
+        return {"id": arn, "arn": arn, "homeRegion": self.region}
 
     def _queue(self, logical: str, inputs: dict) -> dict:
         name = self._physical_name(logical, inputs)
@@ -284,5 +295,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if token == "aws:ec2/getSubnet:getSubnet":
             subnet_id = params["id"]
             zone = self._subnet_zones.setdefault(subnet_id, self.zone_names[len(self._subnet_zones) % len(self.zone_names)])
-            return {"id": subnet_id, "availabilityZone": zone, "vpcId": params.get("vpcId", "vpc-existing")}
+            # An existing subnet's range: a /20 of 10.90.0.0/16 by the order the subnet was first looked up in.
+            cidr = f"10.90.{16 * list(self._subnet_zones).index(subnet_id)}.0/20"
+            return {"id": subnet_id, "availabilityZone": zone, "vpcId": params.get("vpcId", "vpc-existing"), "cidrBlock": cidr}
         raise NotImplementedError(f"the offline plan has no answer for the invoke {token}")

@@ -43,6 +43,10 @@ KEY_SETTINGS: dict[str, list[str]] = {
     "aws:ec2/natGateway:NatGateway": ["subnetId"],
     "aws:ec2/routeTable:RouteTable": ["routes"],
     "aws:ec2/vpcEndpoint:VpcEndpoint": ["serviceName", "vpcEndpointType"],
+    "aws:ec2/flowLog:FlowLog": ["vpcId", "subnetId", "trafficType", "logDestination", "maxAggregationInterval"],
+    "aws:cloudtrail/trail:Trail": ["name", "s3BucketName", "kmsKeyId", "enableLogFileValidation", "includeGlobalServiceEvents",
+                                   "advancedEventSelectors"],
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ["rules"],
     "aws:kms/key:Key": ["enableKeyRotation", "deletionWindowInDays"],
     "aws:kms/alias:Alias": ["name"],
     "aws:cloudwatch/logGroup:LogGroup": ["name", "retentionInDays", "kmsKeyId"],
@@ -87,8 +91,8 @@ KEY_SETTINGS: dict[str, list[str]] = {
     "pulumi:providers:aws": ["region", "defaultTags.tags"],
 }
 # Components in the order the platform composes them.
-COMPONENT_ORDER = ["pulumi:providers:aws", "Network", "Cluster", "DagStorage", "MetadataDatabase", "Alarms", "Broker", "Observability",
-                   "Keda", "AirflowAccess", "Airflow", "TaskPods", "Karpenter", "LoadBalancerController", "Entry"]
+COMPONENT_ORDER = ["pulumi:providers:aws", "Network", "FlowLogs", "Cluster", "DagStorage", "DagAudit", "MetadataDatabase", "Alarms",
+                   "Broker", "Observability", "Keda", "AirflowAccess", "Airflow", "TaskPods", "Karpenter", "LoadBalancerController", "Entry", "NetworkPolicies"]
 # The chart values worth a glance in the plan (paths into the release's values).
 RELEASE_VALUES = ["executor", "airflowVersion", "workers.keda", "workers.terminationGracePeriodSeconds", "workers.podAnnotations",
                   "workers.podDisruptionBudget", "workers.resources", "scheduler.replicas", "apiServer.replicas", "triggerer.replicas",
@@ -162,6 +166,28 @@ def _policy_summary(document: str) -> str:
     return "\n".join(lines)
 
 
+def _network_policy(inputs: dict) -> list[str]:
+    """Which pods a NetworkPolicy isolates for ingress, and each connection it admits to them (none: a default-deny)."""
+    def labels(selector: dict) -> str:
+        return ",".join(f"{k}={v}" for k, v in selector.get("matchLabels", {}).items())
+
+    def peer(entry: dict) -> str:
+        if "ipBlock" in entry:
+            return entry["ipBlock"]["cidr"]
+        selected = labels(entry.get("podSelector", {}))
+        namespace = entry.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name",
+                                                                                   inputs["metadata"]["namespace"])
+        return f"{'pods ' + selected if selected else 'every pod'} of {namespace}"
+
+    spec = inputs["spec"]
+    selected = labels(spec["podSelector"])
+    lines = [f"isolates {'pods ' + selected if selected else 'every pod'} in {inputs['metadata']['namespace']}"]
+    for rule in spec.get("ingress", []):
+        ports = ", ".join(f"{int(p['port'])}/{p['protocol']}" for p in rule["ports"])
+        lines.append(f"admits {ports} from {', '.join(peer(p) for p in rule['from'])}")
+    return lines
+
+
 def _settings(resource: Resource, namer: _Namer) -> list[str]:
     if resource.type == "aws:iam/role:Role":
         return ["trust: " + namer.replace_in(line) for line in _policy_summary(resource.inputs["assumeRolePolicy"]).splitlines()]
@@ -176,6 +202,8 @@ def _settings(resource: Resource, namer: _Namer) -> list[str]:
         if "alertmanager" in values:
             lines += _routes(values["alertmanager"]["config"])
         return lines
+    if resource.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy":
+        return _network_policy(resource.inputs)
     if resource.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule":
         return [f"alert {rule['alert']} [{rule['labels']['severity']}] for {rule['for']}: {rule['expr']}"
                 for group in resource.inputs["spec"]["groups"] for rule in group["rules"]]

@@ -6,7 +6,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, Field
 
-from components.config.fields import PERFORMANCE_INSIGHTS_RETENTION_DAYS, known_db_instance_class, one_of
+from components.config.fields import LOG_RETENTION_DAYS, PERFORMANCE_INSIGHTS_RETENTION_DAYS, known_db_instance_class, one_of
 from components.config.model import Model
 
 
@@ -27,3 +27,11 @@ class DatabaseConfig(Model):
     performance_insights_retention_days: Annotated[int, one_of(PERFORMANCE_INSIGHTS_RETENTION_DAYS, "Performance Insights retention periods")] = Field(
         7, description="Performance Insights retention: 7 (free), a multiple of 31 up to 713, or 731.")
     monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60] = Field(60, description="Enhanced monitoring interval.")
+    slow_statement_ms: int = Field(
+        1000, ge=100, le=600_000,
+        description="log_min_duration_statement: every statement that runs at least this many milliseconds is logged with its duration "
+                    "to the postgresql log, which is exported to CloudWatch (at least 100: below it the log fills with the scheduler's own "
+                    "queries).")
+    log_retention_days: Annotated[int, one_of(LOG_RETENTION_DAYS, "CloudWatch Logs retention periods")] = Field(
+        30, description="Retention of the exported postgresql and upgrade log groups (encrypted with their own key); one of CloudWatch's values: "
+                        f"{', '.join(map(str, LOG_RETENTION_DAYS))}.")

@@ -6,7 +6,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, Field
 
-from components.config.fields import matching, private_ipv4_network
+from components.config.fields import LOG_RETENTION_DAYS, matching, one_of, private_ipv4_network
 from components.config.model import Model
 
 
@@ -23,3 +23,8 @@ class NetworkConfig(Model):
         None, description="Use this VPC instead of creating one; then existingPrivateSubnetIds is required.")
     existing_private_subnet_ids: list[Annotated[str, matching(r"subnet-[0-9a-f]{8,17}", "must be a subnet id, like subnet-0123456789abcdef0")]] = Field(
         default_factory=list, description="With existingVpcId: one private subnet per zone, in distinct zones, routed to a NAT.")
+    flow_log_retention_days: Optional[Annotated[int, one_of(LOG_RETENTION_DAYS, "CloudWatch Logs retention periods")]] = Field(
+        None, description="Retention of the flow log group (every accepted and rejected flow of the VPC, or of the existing VPC's given subnets, "
+                          "encrypted with its own key; at least 30 in production); one of CloudWatch's values: "
+                          f"{', '.join(map(str, LOG_RETENTION_DAYS))}.",
+        json_schema_extra={"defaultText": "90 in production, else 14"})

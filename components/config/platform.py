@@ -86,6 +86,8 @@ class PlatformConfig(Model):
             network.vpc_cidr = "10.0.0.0/16"
         if network.nat_gateways is None:
             network.nat_gateways = "per-zone" if prod else "single"
+        if network.flow_log_retention_days is None:
+            network.flow_log_retention_days = 90 if prod else 14
         db = self.database
         if db.backup_retention_days is None:
             db.backup_retention_days = 14 if prod else 7

@@ -78,6 +78,12 @@ def check_rules(cfg: PlatformConfig) -> None:
             raise ConfigError("broker.mode", "must be elasticache in production, so the broker survives a zone loss", cfg.broker.mode)
         if not cfg.protect_stateful_resources:
             raise ConfigError("protectStatefulResources", "must be true in production", cfg.protect_stateful_resources)
+        if network.flow_log_retention_days < 30:
+            raise ConfigError("network.flowLogRetentionDays", "must be at least 30 in production, so a flow can still be traced weeks after "
+                                                              "the incident it belongs to", network.flow_log_retention_days)
+        if cfg.dag_storage.audit_retention_days < 90:
+            raise ConfigError("dagStorage.auditRetentionDays", "must be at least 90 in production, so a DAG change found a quarter later "
+                                                               "still shows who wrote it", cfg.dag_storage.audit_retention_days)
     if cfg.broker.mode == "elasticache" and cfg.broker.nodes > cfg.zones * 2:
         raise ConfigError("broker.nodes", f"must be at most twice the zone count ({cfg.zones * 2})", cfg.broker.nodes)
 

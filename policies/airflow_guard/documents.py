@@ -30,6 +30,7 @@ class Statement:
     not_resources: tuple[str, ...]
     principal: Any
     conditions: Mapping[str, Mapping[str, list[str]]]
+    not_principal: Any = None
 
     @property
     def allows(self) -> bool:
@@ -50,7 +51,8 @@ def statements(document: Any) -> list[Statement]:
         found.append(Statement(sid=known(raw.get("Sid", "")) or "", effect=known(raw.get("Effect", "")),
                                actions=tuple(as_list(raw.get("Action"))), not_actions=tuple(as_list(raw.get("NotAction"))),
                                resources=tuple(as_list(raw.get("Resource"))), not_resources=tuple(as_list(raw.get("NotResource"))),
-                               principal=known(raw.get("Principal")), conditions=conditions))
+                               principal=known(raw.get("Principal")), conditions=conditions,
+                               not_principal=known(raw.get("NotPrincipal"))))
     return found
 
 

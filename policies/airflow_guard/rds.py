@@ -73,19 +73,29 @@ def performance_insights(db: Resource, _: Optional[Stack], __: Mapping[str, Any]
         yield f"instance {db.name} encrypts Performance Insights with the AWS-managed key"
 
 
+def parameter_groups(db: Resource, stack: Stack) -> tuple[Any, list[Resource]]:
+    """The name of the instance's parameter group, and that group when the stack declares it."""
+    name = known(db.props.get("parameterGroupName"))
+    return name, [g for g in stack.of_type(PARAMETER_GROUP)
+                  if g.urn in db.property_dependencies.get("parameterGroupName", ()) or (name and known(g.props.get("name")) == name)]
+
+
+def parameters(group: Resource) -> dict[Any, str]:
+    """A parameter group's parameters, name -> value as text."""
+    return {known(p.get("name")): str(known(p.get("value"))) for p in as_list(group.props.get("parameters"))}
+
+
 @policy("rds-tls-enforced", types=(INSTANCE,), needs_stack=True, severity="high",
         description="RDS instances refuse connections without TLS.",
         remediation="Give the instance a parameter group of this stack that sets rds.force_ssl=1 (PostgreSQL) or "
                     "require_secure_transport=1 (MySQL); the default group cannot.")
 def tls_enforced(db: Resource, stack: Optional[Stack], _: Mapping[str, Any]) -> Iterable[str]:
-    name = known(db.props.get("parameterGroupName"))
-    groups = [g for g in stack.of_type(PARAMETER_GROUP)
-              if g.urn in db.property_dependencies.get("parameterGroupName", ()) or (name and known(g.props.get("name")) == name)]
+    name, groups = parameter_groups(db, stack)
     if not groups:
         yield f"instance {db.name} uses {name or 'the default parameter group'}, which does not force TLS"
         return
     for group in groups:
-        values = {known(p.get("name")): str(known(p.get("value"))) for p in as_list(group.props.get("parameters"))}
+        values = parameters(group)
         if not any(values.get(parameter) in allowed for parameter, allowed in TLS_PARAMETERS.items()):
             yield f"instance {db.name}'s parameter group {group.name} does not set rds.force_ssl=1"
 
