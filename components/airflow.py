@@ -16,7 +16,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import celery_config, sso, team_roles
-from components.airflow_values import AIRFLOW_UID, CELERY_CONFIG_MAP, FAB_AUTH_MANAGER, SECRETS, Wiring, airflow_values
+from components.airflow_values import (AIRFLOW_HOME, AIRFLOW_POD_SECURITY, CELERY_CONFIG_MAP, CONTAINER_SECURITY, FAB_AUTH_MANAGER, SECRETS,
+                                       SIZES, TMP, TMP_PATH, Wiring, airflow_values)
 from components.charts import AIRFLOW as CHART, release_source
 from components.config import PlatformConfig
 from components.dag_volume import DagVolume, DagVolumeArgs
@@ -155,7 +156,9 @@ class Airflow(pulumi.ComponentResource):
                 "template": {"spec": {
                     "restartPolicy": "OnFailure",
                     "nodeSelector": {POOL_LABEL: "system"},
-                    "securityContext": {"runAsUser": AIRFLOW_UID, "runAsGroup": 0, "runAsNonRoot": True},
+                    # The roles are rows in the metadata DB: the Job never calls the Kubernetes API.
+                    "automountServiceAccountToken": False,
+                    "securityContext": AIRFLOW_POD_SECURITY,
                     "containers": [{
                         "name": "team-roles",
                         "image": f"{image.repository}:{image.tag}",
@@ -165,8 +168,14 @@ class Airflow(pulumi.ComponentResource):
                              "valueFrom": {"secretKeyRef": {"name": SECRETS.metadata, "key": "connection"}}},
                             {"name": "AIRFLOW__CORE__AUTH_MANAGER", "value": FAB_AUTH_MANAGER},
                         ],
-                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                        "resources": SIZES["job"],
+                        "securityContext": CONTAINER_SECURITY,
+                        # The root is read-only. No airflow.cfg is mounted, and before any command Airflow writes its
+                        # defaults to $AIRFLOW_HOME/airflow.cfg and creates $AIRFLOW_HOME/logs: the home is an emptyDir here
+                        # (the image keeps nothing else there), and /tmp one too, as in every Airflow pod.
+                        "volumeMounts": [{"name": TMP, "mountPath": TMP_PATH}, {"name": "home", "mountPath": AIRFLOW_HOME}],
                     }],
+                    "volumes": [{"name": TMP, "emptyDir": {}}, {"name": "home", "emptyDir": {}}],
                 }},
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release], delete_before_replace=True))

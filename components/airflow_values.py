@@ -17,6 +17,7 @@ from components.names import (AIRFLOW_RELEASE, DAG_READERS, DO_NOT_DISRUPT, LOGS
                               TEAMS_PREFIX)
 from components.observability_values import airflow_metrics_config
 
+AIRFLOW_HOME = "/opt/airflow"  # the image's, and the chart's airflowHome
 DAGS_PATH = "/opt/airflow/dags"
 PLUGINS_PATH = "/opt/airflow/plugins"
 OBJINSYNC_STATUS_PORT = 8087
@@ -37,6 +38,64 @@ BEHIND_THE_ENTRY = {"proxy_fix_x_for": 1, "proxy_fix_x_proto": 1, "proxy_fix_x_p
 # The chart's `component` label of each component's pods.
 COMPONENT_LABELS = {"scheduler": "scheduler", "apiServer": "api-server", "workers": "worker", "triggerer": "triggerer",
                     "dagProcessor": "dag-processor"}
+
+# The Pod Security Standards' restricted profile, which the Airflow namespace enforces, for every pod of the chart that runs
+# the Airflow image (the chart applies the global securityContexts wherever a component sets none of its own): the image's
+# airflow user, group 0 (the image is built so that group 0 owns what airflow writes), and the runtime's seccomp profile.
+AIRFLOW_POD_SECURITY = {"runAsUser": AIRFLOW_UID, "runAsGroup": 0, "fsGroup": 0, "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"}}
+# Every container: no privilege escalation, no capabilities, and a read-only root. An Airflow process writes only to
+# $AIRFLOW_HOME/logs (the chart's emptyDir in the pods that write logs: scheduler, DAG processor, triggerer, worker) and to
+# /tmp (a task's scratch files, a BashOperator's working directory), an emptyDir of every pod (TMP below).
+CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True}
+TMP, TMP_PATH = "tmp", "/tmp"
+# The images beside Airflow's: PgBouncer's and its exporter run as the chart's nobody (65534); Redis as the redis user of
+# the official image (999), which owns its /data volume through fsGroup (the chart's default, uid 0, is root).
+PGBOUNCER_UID, REDIS_UID = 65534, 999
+
+
+def _pod_security(uid: int) -> dict[str, Any]:
+    return {"runAsUser": uid, "runAsGroup": uid, "fsGroup": uid, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _sized(cpu_millicores: int, memory_mib: int, limit_mib: int) -> dict[str, Any]:
+    return {"requests": {"cpu": f"{cpu_millicores}m", "memory": f"{memory_mib}Mi"}, "limits": {"memory": f"{limit_mib}Mi"}}
+
+
+# What the pods whose size the stack does not configure request and may use (the workers' size is airflow.workers.*). One
+# Airflow process peaks at about 256 MiB resident (the end-to-end suite's figures: the worker's main process 256 MiB, a task
+# supervisor 260 MiB): a component requests its processes' share and is limited to twice that, room for a parse or a burst.
+# CPU requests stay small: the control plane idles between its loops, on two-vCPU system nodes it shares with the cluster's
+# controllers, and no CPU limit throttles it.
+AIRFLOW_PROCESS_MIB = 256
+# The components the chart gives a log groomer sidecar (the workers' logs go to S3 and are deleted at once).
+LOG_GROOMED = ("scheduler", "dagProcessor", "triggerer")
+SIZES = {
+    "scheduler": _sized(250, 1024, 2048),      # the scheduler loop, the executor, its log server
+    "dagProcessor": _sized(250, 1024, 2048),   # the manager and its parsing processes ([dag_processor] parsing_processes, 2)
+    "triggerer": _sized(100, 512, 1024),       # one asyncio loop for every deferred task
+    "job": _sized(100, 512, 1024),             # a migration, the admin user, the DB cleanup: one airflow command each
+    "logGroomer": _sized(10, 32, 64),          # a shell loop deleting old log files
+    "pgbouncer": _sized(100, 128, 256),        # a few KiB per client connection
+    "pgbouncerExporter": _sized(10, 32, 64),
+    "redis": _sized(100, 128, 512),            # the in-cluster broker of a dev stack: queued task messages only
+}
+
+
+def api_server_size(workers: int) -> dict[str, Any]:
+    """The API server: its uvicorn workers ([api] workers) and the process that supervises them, one Airflow process each."""
+    memory = (workers + 1) * AIRFLOW_PROCESS_MIB
+    return _sized(250, memory, 2 * memory)
+
+
+def calls_the_kubernetes_api(cfg: PlatformConfig) -> dict[str, bool]:
+    """Which components get a Kubernetes API token (their pods' service accounts automount one): the workers, whose
+    KubernetesPodOperator tasks create, watch and delete pods in the task namespace, and the triggerer, which watches the pods
+    of deferred ones; with the KubernetesExecutor also the scheduler, which launches and watches the task pods, and the API
+    server, which reads a running task pod's log from the API. No other component calls the API."""
+    kubernetes_executor = "KubernetesExecutor" in cfg.airflow.executor
+    return {"workers": True, "triggerer": True, "scheduler": kubernetes_executor, "apiServer": kubernetes_executor,
+            "dagProcessor": False}
 
 
 @dataclass(frozen=True)
@@ -151,18 +210,24 @@ def _dag_reader(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
 
 
 def _service_account(cfg: PlatformConfig, component: str, wiring: Wiring) -> dict[str, Any]:
-    # Pods whose objinsync containers read the bucket need an annotated account for IRSA to reach them.
+    # Pods whose objinsync containers read the bucket need an annotated account for IRSA to reach them. The role's web
+    # identity token is not the API token: EKS's pod identity webhook projects a token of its own (audience
+    # sts.amazonaws.com) into every pod of an annotated account, so IRSA works with automountServiceAccountToken false.
     role = wiring.component_role_arns.get(component, wiring.dag_reader_role_arn if component in DAG_READERS else None)
-    return {"annotations": {"eks.amazonaws.com/role-arn": role}} if role else {}
+    account: dict[str, Any] = {"automountServiceAccountToken": calls_the_kubernetes_api(cfg)[component]}
+    if role:
+        account["annotations"] = {"eks.amazonaws.com/role-arn": role}
+    return account
 
 
 def _control_plane(cfg: PlatformConfig, wiring: Wiring, component: str, replicas: int, spread: bool) -> dict[str, Any]:
-    values: dict[str, Any] = {"replicas": replicas, "podDisruptionBudget": _pdb()}
+    values: dict[str, Any] = {"replicas": replicas, "podDisruptionBudget": _pdb(), "serviceAccount": _service_account(cfg, component, wiring)}
+    if component in SIZES:
+        values["resources"] = SIZES[component]
+    if component in LOG_GROOMED:
+        values["logGroomerSidecar"] = {"resources": SIZES["logGroomer"]}
     if spread:
         values["topologySpreadConstraints"] = _zone_spread(component, hard=bool(cfg.production))
-    account = _service_account(cfg, component, wiring)
-    if account:
-        values["serviceAccount"] = account
     if component in DAG_READERS:
         values.update(_dag_reader(cfg, wiring))
     return values
@@ -207,10 +272,15 @@ def _pgbouncer(cfg: PlatformConfig) -> dict[str, Any]:
         "replicas": pgbouncer.replicas,
         # The program writes pgbouncer.ini and users.txt itself, so the DB password stays out of the values.
         "configSecretName": SECRETS.pgbouncer_config,
-        "metricsExporterSidecar": {"statsSecretName": SECRETS.pgbouncer_stats},
+        "metricsExporterSidecar": {"statsSecretName": SECRETS.pgbouncer_stats, "resources": SIZES["pgbouncerExporter"],
+                                   "securityContexts": {"container": CONTAINER_SECURITY}},
         "maxClientConn": pgbouncer.max_client_conn,
         "metadataPoolSize": pgbouncer.pool_size,
         "podDisruptionBudget": _pdb(),
+        "resources": SIZES["pgbouncer"],
+        # PgBouncer writes only its Unix socket, into /tmp (the global emptyDir, which the chart mounts here too).
+        "securityContexts": {"pod": _pod_security(PGBOUNCER_UID), "container": CONTAINER_SECURITY},
+        "serviceAccount": {"automountServiceAccountToken": False},
     }
 
 
@@ -250,12 +320,25 @@ def _config(cfg: PlatformConfig, wiring: Wiring) -> dict[str, dict[str, Any]]:
     return config
 
 
+def _job() -> dict[str, Any]:
+    """What each of the chart's Jobs (the migration, the admin user, the DB cleanup) gets: its size, and no API token."""
+    return {"resources": SIZES["job"], "serviceAccount": {"automountServiceAccountToken": False}}
+
+
+def _redis() -> dict[str, Any]:
+    """The in-cluster broker (stacks without ElastiCache): restricted, writing only its /data volume."""
+    return {"enabled": True, "passwordSecretName": SECRETS.redis_password, "resources": SIZES["redis"],
+            "securityContexts": {"pod": _pod_security(REDIS_UID), "container": CONTAINER_SECURITY},
+            "serviceAccount": {"automountServiceAccountToken": False}}
+
+
 def _create_admin_user() -> dict[str, Any]:
     # The chart's job would put the password into its arguments (and so into the values); read it from a Secret instead.
     return {
         "enabled": True,
         "useHelmHooks": False,
         "applyCustomEnv": False,
+        **_job(),
         "env": [{"name": ADMIN_PASSWORD_ENV, "valueFrom": {"secretKeyRef": {"name": SECRETS.admin_password, "key": "password"}}}],
         "args": ["bash", "-c", "exec airflow users create --role Admin --username admin --email admin@example.com "
                                f"--firstname Platform --lastname Admin --password \"${ADMIN_PASSWORD_ENV}\""],
@@ -264,6 +347,10 @@ def _create_admin_user() -> dict[str, Any]:
 
 def _api_server(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
     values = _control_plane(cfg, wiring, "apiServer", cfg.airflow.replicas.api_server, spread=True)
+    values["resources"] = api_server_size(cfg.airflow.api_server_workers)
+    # The chart binds its pod-log reader Role to the API server for the KubernetesExecutor's running task pods; without that
+    # executor there are none, and the API server holds no token to use it with.
+    values["allowPodLogReading"] = calls_the_kubernetes_api(cfg)["apiServer"]
     if cfg.sso is not None:
         # The chart mounts it as the API server's $AIRFLOW_HOME/webserver_config.py, which the FAB auth manager loads; the
         # client secret reaches the module only through the environment, from its Secret.
@@ -284,7 +371,7 @@ def airflow_values(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
         # Pods may only be launched by the KubernetesExecutor; KubernetesPodOperator tasks go to their own namespace.
         "allowPodLaunching": "KubernetesExecutor" in airflow.executor,
         "postgresql": {"enabled": False},
-        "redis": {"enabled": True, "passwordSecretName": SECRETS.redis_password} if in_cluster_broker else {"enabled": False},
+        "redis": _redis() if in_cluster_broker else {"enabled": False},
         "data": {"metadataSecretName": SECRETS.metadata, "brokerUrlSecretName": SECRETS.broker},
         "fernetKeySecretName": SECRETS.fernet_key,
         "apiSecretKeySecretName": SECRETS.api_secret_key,
@@ -296,9 +383,11 @@ def airflow_values(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
                 {"name": f"AIRFLOW_CONN_{REMOTE_LOG_CONNECTION.upper()}", "value": "aws://"}],
         # Mounted by the chart into $AIRFLOW_HOME/config of every Airflow container, and imported by every process.
         "airflowLocalSettings": process_identity.SOURCE + task_pod_placement.source(airflow.task_pods.namespace),
-        "volumes": [{"name": "celery-config", "configMap": {"name": CELERY_CONFIG_MAP}}],
+        "securityContexts": {"pod": AIRFLOW_POD_SECURITY, "containers": CONTAINER_SECURITY},
+        "volumes": [{"name": "celery-config", "configMap": {"name": CELERY_CONFIG_MAP}}, {"name": TMP, "emptyDir": {}}],
         "volumeMounts": [{"name": "celery-config", "mountPath": f"{celery_config.MOUNT_DIRECTORY}/{celery_config.FILE_NAME}",
-                          "subPath": celery_config.FILE_NAME, "readOnly": True}],
+                          "subPath": celery_config.FILE_NAME, "readOnly": True},
+                         {"name": TMP, "mountPath": TMP_PATH}],
         "config": _config(cfg, wiring),
         "workers": _workers(cfg, wiring),
         "scheduler": _control_plane(cfg, wiring, "scheduler", replicas.scheduler, spread=True),
@@ -310,12 +399,12 @@ def airflow_values(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
         # Metrics go out over OTLP to the collector; with the StatsD exporter on, Airflow would pick StatsD instead.
         "statsd": {"enabled": False},
         # Jobs run as plain Kubernetes Jobs: Helm hooks would wait on pods that wait on the migration.
-        "migrateDatabaseJob": {"useHelmHooks": False, "applyCustomEnv": False},
+        "migrateDatabaseJob": {"useHelmHooks": False, "applyCustomEnv": False, **_job()},
         "createUserJob": _create_admin_user(),
         "databaseCleanup": {"enabled": True, "schedule": airflow.database_cleanup.schedule,
                             "retentionDays": airflow.database_cleanup.retention_days,
                             # --skip-archive: without it every purged row is copied into an _airflow_deleted__* table.
-                            "skipArchive": airflow.database_cleanup.skip_archive},
+                            "skipArchive": airflow.database_cleanup.skip_archive, **_job()},
     }
     if airflow.dag_delivery == "efs":
         values["dags"] = {"persistence": {"enabled": True, "existingClaim": wiring.dags_claim}}

@@ -10,11 +10,14 @@ import pulumi_kubernetes as k8s
 
 from components.charts import KEDA, release_source
 from components.names import POOL_LABEL
+from components.task_pods import POD_SECURITY_LABELS
 
 NAMESPACE = "keda"
 
 
 def keda_values() -> dict:
+    # The chart's pods already run as the restricted profile asks (non-root, RuntimeDefault, read-only root, no escalation,
+    # no capabilities) with requests and memory limits; all three call the Kubernetes API, so they keep their tokens.
     return {
         # The ScaledObject CRD comes with the chart; the Airflow release depends on it.
         "crds": {"install": True},
@@ -35,7 +38,8 @@ class Keda(pulumi.ComponentResource):
     def __init__(self, name: str, args: KedaArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("airflow-platform:index:Keda", name, None, pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(providers={"kubernetes": args.provider})))
-        namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE}, opts=pulumi.ResourceOptions(parent=self))
+        namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE, "labels": POD_SECURITY_LABELS},
+                                          opts=pulumi.ResourceOptions(parent=self))
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name="keda",

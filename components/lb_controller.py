@@ -55,6 +55,12 @@ def controller_values(args: LoadBalancerControllerArgs, role_arn: pulumi.Input[s
                                        "labelSelector": {"matchLabels": CONTROLLER_LABELS}}],
         "podDisruptionBudget": {"maxUnavailable": 1},
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "256Mi"}},
+        # The restricted profile (kube-system cannot enforce it: EKS's own node agents run there), completing the chart's
+        # defaults (non-root, read-only root, no escalation; its image's user is distroless nonroot, 65532) with the
+        # runtime's seccomp profile and no capabilities. The pod keeps its token: the controller watches the API.
+        "podSecurityContext": {"fsGroup": 65534, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}},
         "defaultLoadBalancerScheme": "internal",
         "defaultSSLPolicy": TLS_POLICY,
         # Not used by the platform, and their writes are not in the controller's policy (lb_controller_iam.py).

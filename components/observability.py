@@ -17,12 +17,15 @@ from components import alerting, sso
 from components.config import PlatformConfig
 from components.names import READINESS_GATE_LABELS
 from components.charts import KUBE_PROMETHEUS_STACK, OPENTELEMETRY_COLLECTOR, release_source
-from components.observability_values import (DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, GRAFANA_SSO_SECRET, KPS_RELEASE, NAMESPACE, kps_values,
-                                             otel_removals, otel_values)
+from components.observability_values import (DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, GRAFANA_SSO_SECRET, KPS_RELEASE, NAMESPACE,
+                                             NODE_EXPORTER_NAMESPACE, kps_values, otel_removals, otel_values)
+from components.task_pods import POD_SECURITY_LABELS
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "dashboards" / "airflow.json"
-# node-exporter needs the host's network and process namespaces, which every stricter profile refuses.
-POD_SECURITY_LABELS = {"pod-security.kubernetes.io/enforce": "privileged", "pod-security.kubernetes.io/warn": "baseline"}
+# node-exporter's namespace, and nothing else, admits privileged pods: it shares the host's network and process namespaces
+# and mounts the host's /proc, /sys and / (read-only, as uid 65534, without capabilities), which even baseline refuses.
+# Only the stack's release puts pods there (its DaemonSet, through prometheus-node-exporter.namespaceOverride).
+NODE_EXPORTER_POD_SECURITY = {"pod-security.kubernetes.io/enforce": "privileged"}
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Observability(pulumi.ComponentResource):
         labels = {**POD_SECURITY_LABELS, **(READINESS_GATE_LABELS if cfg.entry is not None else {})}
         namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE, "labels": labels}, opts=child)
         self.namespace = namespace.metadata["name"]
+        node_exporter = k8s.core.v1.Namespace(f"{name}-node-exporter-namespace",
+                                              metadata={"name": NODE_EXPORTER_NAMESPACE, "labels": NODE_EXPORTER_POD_SECURITY}, opts=child)
         in_namespace = {"namespace": self.namespace}
 
         # Always created, possibly empty: Alertmanager's pods mount it and would not start without it.
@@ -71,7 +76,7 @@ class Observability(pulumi.ComponentResource):
             f"{name}-kube-prometheus-stack", name=KPS_RELEASE,
             **release_source(KUBE_PROMETHEUS_STACK, cfg.chart_repositories.of(KUBE_PROMETHEUS_STACK)), namespace=self.namespace,
             values=kps_values(cfg, args.storage_class), max_history=10,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[receivers, *grafana_secrets, dashboard, *args.depends_on]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[receivers, *grafana_secrets, dashboard, node_exporter, *args.depends_on]))
         # The collector's ServiceMonitor and the PrometheusRule are Prometheus operator resources: the stack brings their CRDs.
         self.collector = k8s.helm.v3.Release(
             f"{name}-otel-collector", name="otel-collector",

@@ -26,6 +26,37 @@ GRAFANA_ADMIN_SECRET = "grafana-admin"
 GRAFANA_SSO_SECRET = "grafana-sso"
 DASHBOARD_LABEL = "grafana_dashboard"
 ALERTMANAGER_STORAGE_GIB = 5
+# node-exporter reads the node's /proc, /sys and mounts through hostPath volumes, in the host's network and PID namespaces,
+# which every Pod Security level but privileged refuses: it runs in a namespace of its own, the one exception to the
+# restricted profile the other namespaces enforce.
+NODE_EXPORTER_NAMESPACE = "node-exporter"
+
+# The restricted profile's container settings, for the charts here that do not set them all: no privilege escalation, no
+# capabilities, a read-only root.
+CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True}
+RUNTIME_DEFAULT = {"seccompProfile": {"type": "RuntimeDefault"}}
+# The collector image's user (otel/opentelemetry-collector-contrib runs as 10001); the collector writes nothing to disk.
+COLLECTOR_UID = 10001
+
+
+def _sized(cpu_millicores: int, memory_mib: int, limit_mib: int) -> dict[str, Any]:
+    return {"requests": {"cpu": f"{cpu_millicores}m", "memory": f"{memory_mib}Mi"}, "limits": {"memory": f"{limit_mib}Mi"}}
+
+
+# What the monitoring pods request and may use (none is sized in the stack's config; the charts set nothing). Prometheus
+# holds every series of the cluster's few hundred pods in memory, well under its request, the limit leaving room for a
+# compaction or a WAL replay; the rest are small Go processes, and the Grafana sidecars Python ones.
+SIZES = {
+    "prometheus": _sized(250, 2048, 4096),
+    "alertmanager": _sized(50, 128, 256),
+    "configReloader": _sized(10, 32, 64),      # the operator's reloader sidecar beside Prometheus and Alertmanager
+    "operator": _sized(100, 128, 256),
+    "admissionJob": _sized(10, 32, 64),        # kube-webhook-certgen: one certificate, one patch
+    "grafana": _sized(100, 256, 512),
+    "grafanaSidecar": _sized(10, 96, 192),     # k8s-sidecar: writes the labelled ConfigMaps' dashboards and datasources
+    "kubeStateMetrics": _sized(50, 128, 256),
+    "nodeExporter": _sized(50, 48, 96),
+}
 
 
 def _system_pool() -> dict[str, str]:
@@ -63,6 +94,10 @@ def otel_values(cfg: PlatformConfig) -> dict[str, Any]:
             },
         },
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "podSecurityContext": {"runAsUser": COLLECTOR_UID, "runAsGroup": COLLECTOR_UID, "runAsNonRoot": True, **RUNTIME_DEFAULT},
+        "securityContext": CONTAINER_SECURITY,
+        # OTLP in, Prometheus out: no receiver or processor here reads the Kubernetes API.
+        "serviceAccount": {"automountServiceAccountToken": False},
         "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
         "nodeSelector": _system_pool(),
         # honorLabels: Prometheus keeps the exporter's job and instance (the Airflow process, see process_identity.py)
@@ -105,7 +140,17 @@ def grafana_ini(cfg: PlatformConfig) -> dict[str, dict[str, Any]]:
 def _grafana(cfg: PlatformConfig) -> dict[str, Any]:
     grafana: dict[str, Any] = {
         "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
-        "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1"}},
+        # The sidecars watch ConfigMaps and Secrets through the Kubernetes API (so the pod keeps the chart's token) and
+        # write what they find into their emptyDirs; Grafana writes into its storage emptyDir (/var/lib/grafana) and
+        # /tmp, one more. The chart's own settings (uid 472, no escalation, no capabilities) are kept: Helm merges these in.
+        "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1"},
+                    "resources": SIZES["grafanaSidecar"], "securityContext": {"readOnlyRootFilesystem": True}},
+        "securityContext": RUNTIME_DEFAULT,
+        "containerSecurityContext": {"readOnlyRootFilesystem": True},
+        "extraEmptyDirMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "resources": SIZES["grafana"],
+        # The chart's `helm test` pod (a root shell with curl): nothing runs helm test on a Pulumi release.
+        "testFramework": {"enabled": False},
         "nodeSelector": _system_pool(),
     }
     ini = grafana_ini(cfg)
@@ -133,6 +178,9 @@ def kps_values(cfg: PlatformConfig, storage_class: str) -> dict[str, Any]:
             "retentionSize": f"{monitoring.prometheus_storage_gib * 9 // 10}GiB",
             "storageSpec": _volume(storage_class, monitoring.prometheus_storage_gib),
             "nodeSelector": _system_pool(),
+            # The pod keeps the chart's restricted securityContext (uid 1000, RuntimeDefault) and its token: Prometheus
+            # discovers its targets through the Kubernetes API. The operator gives its containers a read-only root.
+            "resources": SIZES["prometheus"],
         }},
         "alertmanager": {
             "config": alertmanager_config(cfg),
@@ -142,13 +190,29 @@ def kps_values(cfg: PlatformConfig, storage_class: str) -> dict[str, Any]:
                 "secrets": [RECEIVER_SECRET],
                 "storage": _volume(storage_class, ALERTMANAGER_STORAGE_GIB),
                 "nodeSelector": _system_pool(),
+                "resources": SIZES["alertmanager"],
+                # Its peers are found by DNS and its config reloaded from files: no call to the Kubernetes API.
+                "automountServiceAccountToken": False,
             },
         },
         "grafana": _grafana(cfg),
-        "kube-state-metrics": {"nodeSelector": _system_pool()},
+        "kube-state-metrics": {"nodeSelector": _system_pool(), "resources": SIZES["kubeStateMetrics"]},
+        # The chart's node-exporter settings (uid 65534, read-only root, no token) are kept; it can drop the rest too, as it
+        # only reads. What it cannot give up (hostNetwork, hostPID, the hostPath volumes) is why it has a namespace of its own.
+        "prometheus-node-exporter": {
+            "namespaceOverride": NODE_EXPORTER_NAMESPACE,
+            "resources": SIZES["nodeExporter"],
+            "securityContext": RUNTIME_DEFAULT,
+            "containerSecurityContext": CONTAINER_SECURITY,
+        },
         # The operator and the Jobs that set up its admission webhook have selectors of their own, empty by default: left
         # so, they land on worker nodes, which scale in under them.
-        "prometheusOperator": {"nodeSelector": _system_pool(), "admissionWebhooks": {"patch": {"nodeSelector": _system_pool()}}},
+        "prometheusOperator": {
+            "nodeSelector": _system_pool(),
+            "resources": SIZES["operator"],
+            "admissionWebhooks": {"patch": {"nodeSelector": _system_pool(), "resources": SIZES["admissionJob"]}},
+            "prometheusConfigReloader": {"resources": SIZES["configReloader"]},
+        },
     }
 
 

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import task_metrics_exporter as exporter
-from components.airflow_values import AIRFLOW_UID, SECRETS
+from components.airflow_values import AIRFLOW_UID, SECRETS, TMP, TMP_PATH
 from components.config import PlatformConfig
 from components.names import AIRFLOW_NAMESPACE, POOL_LABEL
 from components.observability_values import COLLECTOR_ENDPOINT, OTLP_HTTP_PORT
@@ -50,11 +50,12 @@ def deployment_spec(cfg: PlatformConfig, config_map: str) -> dict[str, Any]:
                     "command": ["python", f"{MOUNT_DIRECTORY}/{SCRIPT}"],
                     "env": env,
                     "resources": {"requests": {"cpu": "50m", "memory": MEMORY_REQUEST}, "limits": {"memory": MEMORY_LIMIT}},
-                    "volumeMounts": [{"name": "script", "mountPath": MOUNT_DIRECTORY, "readOnly": True}],
+                    # The root is read-only: a library's scratch file goes to /tmp, an emptyDir as in every Airflow pod.
+                    "volumeMounts": [{"name": "script", "mountPath": MOUNT_DIRECTORY, "readOnly": True}, {"name": TMP, "mountPath": TMP_PATH}],
                     "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                         "capabilities": {"drop": ["ALL"]}},
                 }],
-                "volumes": [{"name": "script", "configMap": {"name": config_map}}],
+                "volumes": [{"name": "script", "configMap": {"name": config_map}}, {"name": TMP, "emptyDir": {}}],
             },
         },
     }

@@ -59,8 +59,8 @@ class TestReleases:
         assert values["config"]["logging"]["remote_base_log_folder"] == f"s3://{bucket}/logs"
         assert values["workers"]["extraContainers"][0]["args"][-2] == f"s3://{bucket}/teams"
         assert values["workers"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"] == prod_plan.outputs["airflowRoleArns"]["workers"]
-        # The scheduler loads no DAG file and calls no AWS API: its account has no role at all.
-        assert "serviceAccount" not in values["scheduler"]
+        # The scheduler loads no DAG file and calls no AWS API: its account has no role at all (nor, Celery only, a token).
+        assert values["scheduler"]["serviceAccount"] == {"automountServiceAccountToken": False}
 
     def test_releases_use_the_cluster_provider(self, prod_plan):
         """Both releases and every Kubernetes object go to the cluster through its provider."""
@@ -153,10 +153,9 @@ class TestCeleryModule:
         assert f'"worker_max_tasks_per_child": {tasks},' in module and f'"worker_max_memory_per_child": {memory},' in module
 
 
-def test_namespaces_enforce_baseline_pod_security(prod_plan):
-    """The airflow namespace refuses privileged pods and warns on anything short of restricted; Karpenter's enforces restricted."""
+def test_namespaces_enforce_restricted_pod_security(prod_plan):
+    """The airflow namespace, like Karpenter's, enforces the restricted profile (tests/test_pod_security.py checks them all)."""
     namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"].get("labels", {}) for r in prod_plan.of_type("kubernetes:core/v1:Namespace")}
-    assert namespaces["airflow"] == {"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "restricted",
-                                     "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
-    assert sorted(namespaces) == ["airflow", "airflow-tasks", "karpenter", "keda", "monitoring"]
+    assert namespaces["airflow"] == {"pod-security.kubernetes.io/enforce": "restricted", "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
+    assert sorted(namespaces) == ["airflow", "airflow-tasks", "karpenter", "keda", "monitoring", "node-exporter"]
     assert namespaces["karpenter"] == {"pod-security.kubernetes.io/enforce": "restricted"}

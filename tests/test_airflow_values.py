@@ -126,18 +126,29 @@ class TestDagDelivery:
             assert sidecar["args"][1:3] == ["--interval", "15s"]
 
 
+# What every chart Job gets (tests/test_pod_security.py checks the pods): its size, and no API token.
+JOB = {"resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1024Mi"}},
+       "serviceAccount": {"automountServiceAccountToken": False}}
+
+
+CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True}
+
+
 class TestDatabaseCleanup:
     """Tests the chart's databaseCleanup CronJob values."""
 
+
     @pytest.mark.parametrize("stack, schedule, days", [("dev", "0 3 * * *", 14), ("prod", "0 2 * * 0", 90)], ids=["dev", "prod"])
     def test_cleanup_skips_the_archive_by_default(self, stack, schedule, days):
-        """The CronJob runs on the stack's schedule and retention, deleting purged rows instead of archiving them."""
-        assert values_for(stack)["databaseCleanup"] == {"enabled": True, "schedule": schedule, "retentionDays": days, "skipArchive": True}
+        """The CronJob runs on the stack's schedule and retention, deleting purged rows instead of archiving them, sized and
+        without an API token."""
+        assert values_for(stack)["databaseCleanup"] == {"enabled": True, "schedule": schedule, "retentionDays": days, "skipArchive": True,
+                                                        **JOB}
 
     def test_archive_kept_when_asked(self):
         """skipArchive false hands the chart false, so airflow db clean copies purged rows into its archive tables."""
         values = values_for("dev", databaseCleanup={"schedule": "0 3 * * *", "retentionDays": 14, "skipArchive": False})
-        assert values["databaseCleanup"] == {"enabled": True, "schedule": "0 3 * * *", "retentionDays": 14, "skipArchive": False}
+        assert values["databaseCleanup"] == {"enabled": True, "schedule": "0 3 * * *", "retentionDays": 14, "skipArchive": False, **JOB}
 
 
 class TestSecretsAndDatabase:
@@ -167,16 +178,28 @@ class TestSecretsAndDatabase:
         assert literal_keys & set(keys(values)) == set()
 
     def test_in_cluster_redis_in_dev_elasticache_in_prod(self, prod):
-        """Dev's chart Redis gets its password from a Secret; prod turns it off for ElastiCache."""
-        assert values_for("dev")["redis"] == {"enabled": True, "passwordSecretName": SECRETS.redis_password}
+        """Dev's chart Redis gets its password from a Secret, restricted as the redis user; prod turns it off for ElastiCache."""
+        assert values_for("dev")["redis"] == {
+            "enabled": True, "passwordSecretName": SECRETS.redis_password,
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+            "securityContexts": {"pod": {"runAsUser": 999, "runAsGroup": 999, "fsGroup": 999, "runAsNonRoot": True,
+                                         "seccompProfile": {"type": "RuntimeDefault"}}, "container": CONTAINER},
+            "serviceAccount": {"automountServiceAccountToken": False}}
         assert prod["redis"] == {"enabled": False}
 
     def test_pgbouncer_config_from_secrets(self, prod):
-        """PgBouncer reads its ini and users from Secrets, so the DB password stays out of the values."""
-        assert prod["pgbouncer"] == {"enabled": True, "replicas": 2, "configSecretName": SECRETS.pgbouncer_config,
-                                     "metricsExporterSidecar": {"statsSecretName": SECRETS.pgbouncer_stats},
-                                     "maxClientConn": 1000, "metadataPoolSize": 40,
-                                     "podDisruptionBudget": {"enabled": True, "config": {"maxUnavailable": 1}}}
+        """PgBouncer reads its ini and users from Secrets, so the DB password stays out of the values; it runs restricted as
+        nobody, sized, without an API token."""
+        assert prod["pgbouncer"] == {
+            "enabled": True, "replicas": 2, "configSecretName": SECRETS.pgbouncer_config,
+            "metricsExporterSidecar": {"statsSecretName": SECRETS.pgbouncer_stats, "securityContexts": {"container": CONTAINER},
+                                       "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}},
+            "maxClientConn": 1000, "metadataPoolSize": 40,
+            "podDisruptionBudget": {"enabled": True, "config": {"maxUnavailable": 1}},
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+            "securityContexts": {"pod": {"runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 65534, "runAsNonRoot": True,
+                                         "seccompProfile": {"type": "RuntimeDefault"}}, "container": CONTAINER},
+            "serviceAccount": {"automountServiceAccountToken": False}}
 
 class TestConfiguration:
     """Tests Airflow configuration the platform sets."""

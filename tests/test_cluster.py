@@ -102,7 +102,7 @@ class TestNodeGroups:
         """Sizes, types and AMI type come from the stack file."""
         system = prod_plan.named("airflow-prod-cluster-system")
         assert system.inputs["scalingConfig"] == {"minSize": 3, "maxSize": 6, "desiredSize": 3}
-        assert (system.inputs["instanceTypes"], system.inputs["amiType"]) == (["m6i.large"], "AL2023_x86_64_STANDARD")
+        assert (system.inputs["instanceTypes"], system.inputs["amiType"]) == (["m6i.xlarge"], "AL2023_x86_64_STANDARD")
         assert system.inputs["labels"] == {"airflow-platform/pool": "system"}
 
     def test_graviton_types_get_the_arm_ami(self, plan_with):

@@ -37,7 +37,7 @@ class TestDefaults:
         assert (cfg.production, cfg.zones, cfg.network.vpc_cidr, cfg.network.nat_gateways) == (False, 3, "10.0.0.0/16", "single")
         assert (cfg.database.multi_az, cfg.database.deletion_protection, cfg.database.backup_retention_days) == (False, False, 7)
         assert (cfg.broker.mode, cfg.protect_stateful_resources, cfg.teams) == ("in-cluster", False, [])
-        assert cfg.cluster.node_groups.system.instance_types == ["m6i.large"]
+        assert cfg.cluster.node_groups.system.instance_types == ["m6i.xlarge"]
         workers, tasks = cfg.karpenter.node_pools.workers, cfg.karpenter.node_pools.tasks
         assert (workers.capacity_types, workers.consolidation_policy, workers.expire_after_hours) == (["on-demand"], "WhenEmpty", 720)
         assert (tasks.capacity_types, tasks.instance_categories, tasks.termination_grace_minutes) == (["spot", "on-demand"], ["c", "m", "r"], None)
@@ -59,7 +59,7 @@ class TestDefaults:
         """Setting one key of a node group leaves that group's other defaults in place."""
         cfg = parse({**MINIMAL, "cluster": {"nodeGroups": {"system": {"maxSize": 30}}}})
         system = cfg.cluster.node_groups.system
-        assert (system.max_size, system.min_size, system.instance_types) == (30, 2, ["m6i.large"])
+        assert (system.max_size, system.min_size, system.instance_types) == (30, 2, ["m6i.xlarge"])
 
     def test_partial_node_pool_keeps_other_defaults(self):
         """Setting one key of a NodePool leaves that pool's other defaults, and the other pool, in place."""

@@ -119,7 +119,7 @@ class TestStack:
         """Grafana's admin comes from a generated Secret; its sidecar loads dashboards labelled grafana_dashboard=1."""
         grafana = kps_values(typed_config(stack_config("dev")), "gp3-encrypted")["grafana"]
         assert grafana["admin"] == {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"}
-        assert grafana["sidecar"] == {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}}
+        assert grafana["sidecar"]["dashboards"] == {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}
 
     def test_collector_after_the_stack(self, prod_plan):
         """The collector's ServiceMonitor needs the operator's CRDs, which come with the stack."""

@@ -14,7 +14,7 @@ STACK_IDS = [s[1] for s in STACKS]
 COMPONENT = "airflow-platform:index:TaskPods"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 RELEASE = "kubernetes:helm.sh/v3:Release"
-POD_SECURITY = {"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "restricted"}
+POD_SECURITY = {"pod-security.kubernetes.io/enforce": "restricted"}
 LAUNCHER_RULES = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete", "get", "list", "patch", "watch"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get", "list"]},
@@ -56,7 +56,7 @@ class TestNamespace:
     """Tests the namespace task pods run in."""
 
     def test_default_name_and_pod_security_labels(self, plan):
-        """Both stacks use airflow-tasks, enforcing the baseline Pod Security profile and warning below restricted."""
+        """Both stacks use airflow-tasks, enforcing the restricted Pod Security profile."""
         assert part(plan, "namespace").inputs["metadata"] == {"name": "airflow-tasks", "labels": POD_SECURITY}
         assert plan.outputs["taskPodsNamespace"] == "airflow-tasks"
 
