@@ -11,6 +11,8 @@ PY := $(VENV)/bin/python
 DAGTOOL_VENV := .venv-dagtool
 # The end-to-end suite's Airflow (tests/e2e): Airflow 3.1.7 and the providers the platform's image carries, every package pinned.
 AIRFLOW_VENV := .venv-airflow
+# Checkov, which the tests run over what reaches the cluster (requirements-checkov.txt, every package pinned).
+CHECKOV_VENV := .venv-checkov
 STACK ?= dev
 
 .PHONY: plan test charts bench bench-publish clean alert-tools e2e-services node
@@ -21,7 +23,7 @@ plan: $(VENV)/.requirements
 charts: $(VENV)/.requirements
 	$(PY) -m tools.charts $(STACK)
 
-test: $(VENV)/.requirements-test $(DAGTOOL_VENV)/.installed $(AIRFLOW_VENV)/.installed alert-tools e2e-services node_modules/.installed
+test: $(VENV)/.requirements-test $(DAGTOOL_VENV)/.installed $(AIRFLOW_VENV)/.installed $(CHECKOV_VENV)/.installed alert-tools e2e-services node_modules/.installed
 	$(PY) -m pytest
 
 # promtool and amtool, which the alerting tests run for real (Debian's prometheus and prometheus-alertmanager).
@@ -88,5 +90,11 @@ $(AIRFLOW_VENV)/.installed: requirements-e2e.txt
 	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -r requirements-e2e.txt
 	touch $@
 
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
 clean:
-	rm -rf $(VENV) $(DAGTOOL_VENV) $(AIRFLOW_VENV) build .cache .pytest_cache node_modules policies/venv
+	rm -rf $(VENV) $(DAGTOOL_VENV) $(AIRFLOW_VENV) $(CHECKOV_VENV) build .cache .pytest_cache node_modules policies/venv
