@@ -191,10 +191,23 @@ def objinsync_container(sync: DagSyncConfig, target: SyncTarget, bucket: str, re
     return container
 
 
+def native_sidecar(daemon: dict[str, Any], sync: DagSyncConfig) -> dict[str, Any]:
+    """The daemon as a native sidecar: an init container that restarts always, so it runs beside the pod's containers,
+    stops after them, and does not keep a pod running once they end. The workers' pod template is the
+    KubernetesExecutor's too, and a task pod whose sidecars ran on as ordinary containers would never complete. A
+    sidecar's startup probe would hold the main containers until its first timed sync, so its liveness waits instead."""
+    sidecar = {key: value for key, value in daemon.items() if key != "startupProbe"}
+    sidecar["restartPolicy"] = "Always"
+    # The first timed sync comes after one interval, and a slow first pull may take a minute or two more.
+    sidecar["livenessProbe"] = {**daemon["livenessProbe"], "initialDelaySeconds": sync.interval_seconds + 120}
+    return sidecar
+
+
 def _dag_reader(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
     """What a DAG-reading component adds: folders filled by objinsync, once before it starts (so a new worker never
-    takes a task before it has the DAGs) and continuously after (so new DAGs appear within the interval). With the
-    EFS volume the DAG folder is the shared claim instead, and only the shared modules are synced per pod."""
+    takes a task before it has the DAGs) and continuously after, as native sidecars (so new DAGs appear within the
+    interval). With the EFS volume the DAG folder is the shared claim instead, and only the shared modules are synced
+    per pod."""
     targets = [SHARED] if cfg.airflow.dag_delivery == "efs" else [DAGS, SHARED]
     sync = cfg.airflow.dag_sync
 
@@ -204,8 +217,8 @@ def _dag_reader(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
     return {
         "extraVolumes": [{"name": t.name, "emptyDir": {}} for t in targets],
         "extraVolumeMounts": [{"name": t.name, "mountPath": t.path, "readOnly": True} for t in targets],
-        "extraInitContainers": [container(t, once=True) for t in targets],
-        "extraContainers": [container(t, once=False) for t in targets],
+        "extraInitContainers": [*(container(t, once=True) for t in targets),
+                                *(native_sidecar(container(t, once=False), sync) for t in targets)],
     }
 
 

@@ -133,10 +133,13 @@ def alerts(cfg: PlatformConfig) -> dict[str, list[Alert]]:
         Alert("AirflowDagImportErrors", "max(airflow_dag_processing_import_errors) > 0", "10m", "warning", "dag-processor",
               "DAG files fail to import", "{{ $value }} DAG files have failed to import for 10 minutes."),
         # objinsync exits on any sync error: one restart can be a passing S3 hiccup, two in 15 minutes or a crash loop is not.
+        # In the DAG readers its daemons are native sidecars, which kube-state-metrics counts among the init containers; the
+        # EFS writer runs it as an ordinary container.
         Alert("AirflowDagSyncFailing",
-              f'sum by (pod) (changes(kube_pod_container_status_restarts_total{{namespace="{AIRFLOW_NAMESPACE}", container=~"{SYNC_CONTAINERS}"}}[15m])) >= 2'
-              f' or sum by (pod) (kube_pod_container_status_waiting_reason{{namespace="{AIRFLOW_NAMESPACE}", container=~"{SYNC_CONTAINERS}", reason="CrashLoopBackOff"}}) > 0'
-              f' or sum by (pod) (kube_pod_init_container_status_waiting_reason{{namespace="{AIRFLOW_NAMESPACE}", container=~"{SYNC_INIT_CONTAINERS}", reason="CrashLoopBackOff"}}) > 0',
+              f'sum by (pod) (changes(kube_pod_init_container_status_restarts_total{{namespace="{AIRFLOW_NAMESPACE}", container=~"{SYNC_CONTAINERS}"}}[15m])) >= 2'
+              f' or sum by (pod) (changes(kube_pod_container_status_restarts_total{{namespace="{AIRFLOW_NAMESPACE}", container=~"{SYNC_CONTAINERS}"}}[15m])) >= 2'
+              f' or sum by (pod) (kube_pod_init_container_status_waiting_reason{{namespace="{AIRFLOW_NAMESPACE}", container=~"{SYNC_CONTAINERS}|{SYNC_INIT_CONTAINERS}", reason="CrashLoopBackOff"}}) > 0'
+              f' or sum by (pod) (kube_pod_container_status_waiting_reason{{namespace="{AIRFLOW_NAMESPACE}", container=~"{SYNC_CONTAINERS}", reason="CrashLoopBackOff"}}) > 0',
               "5m", "warning", "dag-sync", "objinsync cannot sync DAGs",
               "objinsync in {{ $labels.pod }} keeps failing (it exits on any sync error): that pod's DAGs are going stale."),
     ]

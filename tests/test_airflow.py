@@ -57,7 +57,7 @@ class TestReleases:
         values = release(prod_plan, "airflow").inputs["values"]
         bucket = prod_plan.outputs["dagBucket"]
         assert values["config"]["logging"]["remote_base_log_folder"] == f"s3://{bucket}/logs"
-        assert values["workers"]["extraContainers"][0]["args"][-2] == f"s3://{bucket}/teams"
+        assert values["workers"]["extraInitContainers"][0]["args"][-2] == f"s3://{bucket}/teams"
         assert values["workers"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"] == prod_plan.outputs["airflowRoleArns"]["workers"]
         # The scheduler loads no DAG file and calls no AWS API: its account has no role at all (nor, Celery only, a token).
         assert values["scheduler"]["serviceAccount"] == {"automountServiceAccountToken": False}

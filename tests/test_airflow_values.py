@@ -112,18 +112,22 @@ class TestDagDelivery:
     """Tests the objinsync sidecars' probes and interval."""
 
     def test_sidecar_probes_use_their_status_ports(self, prod):
-        """Each sidecar exposes its own status port and is probed on /health, with startup time for a first sync."""
-        dags, shared = prod["workers"]["extraContainers"]
+        """Each native sidecar exposes its own status port and is probed on /health once a first timed sync had its time; no
+        startup probe, which would hold Airflow's container until then."""
+        dags, shared = [c for c in prod["workers"]["extraInitContainers"] if c.get("restartPolicy") == "Always"]
         assert (dags["ports"], shared["ports"]) == ([{"name": "dags-sync", "containerPort": 8087}], [{"name": "shared-sync", "containerPort": 8088}])
-        assert dags["startupProbe"] == {"httpGet": {"path": "/health", "port": 8087}, "periodSeconds": 10, "failureThreshold": 15}
-        assert shared["livenessProbe"]["httpGet"] == {"path": "/health", "port": 8088}
+        assert dags["livenessProbe"] == {"httpGet": {"path": "/health", "port": 8087}, "periodSeconds": 30, "failureThreshold": 3,
+                                         "initialDelaySeconds": 150}
+        assert ("startupProbe" in dags, shared["livenessProbe"]["httpGet"]) == (False, {"path": "/health", "port": 8088})
+        assert "extraContainers" not in prod["workers"]
 
     def test_interval_from_config(self):
         """The sidecars' interval follows airflow.dagSync.intervalSeconds."""
         config = stack_config("dev")
         config["airflow-platform:airflow"]["dagSync"]["intervalSeconds"] = 15
-        for sidecar in airflow_values(typed_config(config), WIRING)["triggerer"]["extraContainers"]:
-            assert sidecar["args"][1:3] == ["--interval", "15s"]
+        sidecars = [c for c in airflow_values(typed_config(config), WIRING)["triggerer"]["extraInitContainers"] if c.get("restartPolicy")]
+        assert [sidecar["args"][1:3] for sidecar in sidecars] == [["--interval", "15s"]] * 2
+        assert [sidecar["livenessProbe"]["initialDelaySeconds"] for sidecar in sidecars] == [135] * 2
 
 
 # What every chart Job gets (tests/test_pod_security.py checks the pods): its size, and no API token.

@@ -55,7 +55,7 @@ class TestDisabledByDefault:
         assert plan.of_type("kubernetes:core/v1:PersistentVolumeClaim") == []
         values = chart_values(plan)
         assert "dags" not in values
-        assert [values[c]["extraContainers"][0]["name"] for c in DAG_COMPONENTS] == ["dags-sync"] * 3
+        assert [values[c]["extraInitContainers"][2]["name"] for c in DAG_COMPONENTS] == ["dags-sync"] * 3
 
     def test_reader_trust_has_no_writer_by_default(self, prod_plan):
         """Without the option, the DAG reader role does not trust the writer's service account."""
@@ -230,12 +230,12 @@ class TestChartValues:
     def test_components_sync_only_the_shared_modules(self, plan, component):
         """No component syncs DAGs itself any more: only the shared/ prefix, into the plugins folder."""
         values = chart_values(plan)[component]
-        assert [c["name"] for c in values["extraInitContainers"] + values["extraContainers"]] == ["shared-sync-init", "shared-sync"]
+        assert [c["name"] for c in values["extraInitContainers"]] == ["shared-sync-init", "shared-sync"]
         assert values["extraVolumes"] == [{"name": "shared", "emptyDir": {}}]
 
     def test_api_server_syncs_nothing(self, plan):
         """The API server has no sync containers either way."""
-        assert "extraContainers" not in chart_values(plan)["apiServer"]
+        assert {"extraContainers", "extraInitContainers"}.isdisjoint(chart_values(plan)["apiServer"])
 
     def test_only_the_writer_syncs_teams(self, plan):
         """The bucket's teams/ prefix is mirrored by the writer Deployment alone."""

@@ -100,8 +100,8 @@ OBJINSYNC = {"command": ["/bin/objinsync"], "image": "objinsync@sha256:0"}
 
 def airflow_values(**changes: Any) -> dict[str, Any]:
     """Chart values that keep every lesson; `changes` replace top-level keys."""
-    sync = {"extraInitContainers": [{**OBJINSYNC, "args": ["pull", "--once", "s3://dags/teams", "/opt/airflow/dags"]}],
-            "extraContainers": [{**OBJINSYNC, "args": ["pull", "--interval", "30s", "s3://dags/teams", "/opt/airflow/dags"]}]}
+    sync = {"extraInitContainers": [{**OBJINSYNC, "args": ["pull", "--once", "s3://dags/teams", "/opt/airflow/dags"]},
+                                    {**OBJINSYNC, "restartPolicy": "Always", "args": ["pull", "--interval", "30s", "s3://dags/teams", "/opt/airflow/dags"]}]}
     values = {
         "executor": "CeleryExecutor",
         "pgbouncer": {"enabled": True},
@@ -338,7 +338,9 @@ CASES: dict[str, tuple[list[Resource], list[Resource], list[str]]] = {
         ["release airflow gives workers 600 s to stop, less than 1.5 × the 60-minute longest task (5400 s)"]),
     "airflow-dag-sync": (
         airflow(airflow_values()),
-        airflow(airflow_values(dagProcessor={}, workers=workers(extraContainers=[{**OBJINSYNC, "args": ["pull", "s3://dags/shared", "/opt/airflow/plugins"]}]))),
+        airflow(airflow_values(dagProcessor={}, workers=workers(
+            extraInitContainers=[{**OBJINSYNC, "args": ["pull", "--once", "s3://dags/teams", "/opt/airflow/dags"]}],
+            extraContainers=[{**OBJINSYNC, "args": ["pull", "s3://dags/shared", "/opt/airflow/plugins"]}]))),
         ["dagProcessor pods have no objinsync init container: a new pod would start without DAGs",
          "dagProcessor pods have no objinsync sidecar: their DAGs would never change after start",
          "workers pods sync nothing into /opt/airflow/dags"]),
@@ -370,6 +372,23 @@ CASES: dict[str, tuple[list[Resource], list[Resource], list[str]]] = {
 
 def messages(policy: str, resources: list[Resource]) -> list[str]:
     return [v.message for v in evaluate(resources, {}, policies=[BY_NAME[policy]])]
+
+
+@pytest.mark.parametrize("daemon_in, restart, expected", [
+    ("extraContainers", None, []),
+    ("extraInitContainers", "Always", []),
+    ("extraInitContainers", None, [f"{component} pods have no objinsync sidecar: their DAGs would never change after start"
+                                   for component in ("dagProcessor", "workers")]),
+], ids=["ordinary-sidecar", "native-sidecar", "daemon-as-a-plain-init-container"])
+def test_dag_sync_daemon_runs_beside_airflow(daemon_in, restart, expected):
+    """The sync daemon counts as a sidecar as an ordinary container or a native sidecar, never as a plain init container
+    (which would hold the pod before Airflow for ever)."""
+    once = {**OBJINSYNC, "args": ["pull", "--once", "s3://dags/teams", "/opt/airflow/dags"]}
+    daemon = {**OBJINSYNC, "args": ["pull", "--interval", "30s", "s3://dags/teams", "/opt/airflow/dags"],
+              **({"restartPolicy": restart} if restart else {})}
+    sync = {"extraInitContainers": [once, daemon]} if daemon_in == "extraInitContainers" else {"extraInitContainers": [once], "extraContainers": [daemon]}
+    values = airflow_values(dagProcessor=sync, workers=workers(**sync))
+    assert messages("airflow-dag-sync", airflow(values)) == expected
 
 
 def test_every_policy_has_a_case():

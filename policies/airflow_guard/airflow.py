@@ -140,7 +140,7 @@ def _destination(container: Any) -> Optional[str]:
 @airflow_policy("airflow-dag-sync", severity="high",
                 description="The DAG processor and workers sync DAGs with objinsync: an init container and a sidecar.",
                 remediation="Keep dagSync on (AirflowValues adds objinsync 'pull --once' as an init container and 'pull' as a "
-                            "sidecar to each DAG reader), or deliver DAGs on a shared volume (dags.persistence with an "
+                            "native sidecar to each DAG reader), or deliver DAGs on a shared volume (dags.persistence with an "
                             "existingClaim) and keep the objinsync pair for the shared prefix.",
                 config_schema={"components": {"type": "array", "items": {"type": "string"}, "default": ["dagProcessor", "workers"],
                                               "description": "The chart components that must run objinsync."}})
@@ -148,8 +148,11 @@ def dag_sync(release: Resource, v: Mapping[str, Any], _: Optional[Stack], config
     dags_folder = path(v, "config.core.dags_folder", DEFAULT_DAGS_FOLDER)
     on_volume = path(v, "dags.persistence.enabled", False) is True and bool(path(v, "dags.persistence.existingClaim"))
     for component in config["components"]:
-        init = [c for c in as_list(path(v, f"{component}.extraInitContainers")) if _objinsync(c) and "--once" in as_list(c.get("args"))]
-        sidecars = [c for c in as_list(path(v, f"{component}.extraContainers")) if _objinsync(c) and "--once" not in as_list(c.get("args"))]
+        initial = [c for c in as_list(path(v, f"{component}.extraInitContainers")) if _objinsync(c)]
+        init = [c for c in initial if "--once" in as_list(c.get("args"))]
+        # A daemon runs beside Airflow as an ordinary container or as a native sidecar (an init container that always restarts).
+        sidecars = [c for c in [*as_list(path(v, f"{component}.extraContainers")), *(c for c in initial if c.get("restartPolicy") == "Always")]
+                    if _objinsync(c) and "--once" not in as_list(c.get("args"))]
         if not init:
             yield f"{component} pods have no objinsync init container: a new pod would start without DAGs"
         if not sidecars:
