@@ -107,12 +107,13 @@ def _moto(airflow: LocalAirflow, webhook: Webhook) -> None:
 
 
 def _start_exporter(airflow: LocalAirflow) -> None:
-    """The program's task metrics Deployment: its script at its mount path under the suite's folder, its environment."""
+    """The program's task metrics Deployment: its script at its mount path under the suite's home (which the process sees
+    read-only: /tmp, where the suite's folders are, is the process's own), its environment."""
     [deployment] = [o for o in airflow.program_objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "airflow-task-metrics"]
     [config_map] = [o for o in airflow.program_objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "airflow-task-metrics"]
     container = main_container(deployment, "exporter")
     mount = container["volumeMounts"][0]["mountPath"]
-    local = airflow.home.parent / mount.strip("/")
+    local = airflow.home / "task-metrics" / mount.strip("/")
     local.mkdir(parents=True, exist_ok=True)
     for name, source in config_map["data"].items():
         (local / name).write_text(source)

@@ -111,6 +111,54 @@ def main_container(workload: dict, name: str) -> dict:
     return found
 
 
+# What a pod of the platform may write, as its securityContext (readOnlyRootFilesystem) and emptyDirs leave it: /tmp,
+# and the container's other writable mounts (all emptyDirs: the log writers' $AIRFLOW_HOME/logs, the team-roles Job's
+# whole home); everything else, AIRFLOW_HOME included, is read-only. Each process runs in a mount namespace of its own
+# (as each pod has its own filesystem): a fresh /tmp, its home read-only at the same path with the writable mounts bound
+# over it (the harness reads their files from outside), then the whole root remounted read-only.
+READ_ONLY_ROOT = """set -e
+home=$1; shift
+writable=""
+while [ "$1" != "--" ]; do writable="$writable $1"; shift; done
+shift
+stash=$(mktemp -d /run/airflow-home.XXXXXX 2>/dev/null || mktemp -d /dev/shm/airflow-home.XXXXXX)
+mount --bind "$home" "$stash"
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mkdir -p "$home"
+mount --bind "$stash" "$home"
+home_read_only=yes
+for path in $writable; do
+  if [ "$path" = "$home" ]; then home_read_only=no; continue; fi
+  mkdir -p "$path"
+  mount --bind "$path" "$path"
+done
+if [ "$home_read_only" = yes ]; then mount -o remount,bind,ro "$home"; fi
+mount -o remount,bind,ro /
+cd "$home"
+exec "$@"
+"""
+
+
+def writable_mounts(container: dict, home: Path) -> list[str]:
+    """The container's writable mounts other than /tmp, at their places under the suite's home."""
+    paths = []
+    for mount in container.get("volumeMounts", []):
+        where = mount["mountPath"]
+        if mount.get("readOnly") or where == "/tmp":
+            continue
+        if not (where == CHART_HOME or where.startswith(CHART_HOME + "/")):
+            raise ValueError(f"{container['name']} writes {where}, outside {CHART_HOME}: the suite does not lay that out")
+        paths.append(str(home) + where[len(CHART_HOME):])
+    return paths
+
+
+def read_only_root(command: list[str], home: Path, writable: list[str]) -> list[str]:
+    """`command` as a pod with a read-only root runs it, writing only /tmp and `writable` (unshare: root's own mount
+    namespace, or a user namespace's when not root)."""
+    user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+    return ["unshare", *user, "--mount", "--propagation", "private", "sh", "-c", READ_ONLY_ROOT, "sh", str(home), *writable, "--", *command]
+
+
 @dataclass
 class Process:
     name: str
@@ -204,14 +252,16 @@ class LocalAirflow:
 
     def start(self, name: str, container: dict, replica: int = 0) -> Process:
         log = self.home / "logs" / f"{name}-{replica}.log"
-        popen = subprocess.Popen(self.command(container), env=self.environment(container), cwd=self.home,
+        command = read_only_root(self.command(container), self.home, writable_mounts(container, self.home))
+        popen = subprocess.Popen(command, env=self.environment(container), cwd=self.home,
                                  stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
         process = Process(f"{name}-{replica}", popen, log)
         self.processes.append(process)
         return process
 
     def run_job(self, name: str, container: dict, timeout: float = 300) -> subprocess.CompletedProcess:
-        result = subprocess.run(self.command(container), env=self.environment(container), cwd=self.home,
+        command = read_only_root(self.command(container), self.home, writable_mounts(container, self.home))
+        result = subprocess.run(command, env=self.environment(container), cwd=self.home,
                                 capture_output=True, text=True, timeout=timeout)
         if result.returncode:
             raise RuntimeError(f"{name} exited {result.returncode}: {(result.stdout + result.stderr)[-3000:]}")

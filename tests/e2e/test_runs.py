@@ -24,7 +24,7 @@ def task_states(scenario, dag_id: str) -> Counter:
 
 def probes(scenario, run_id: str) -> list[dict]:
     """What each task of one run of analytics_forty recorded."""
-    return [json.loads(p.read_text()) for p in sorted((scenario.airflow.home / "e2e-results" / run_id).glob("*.json"))]
+    return [json.loads(p.read_text()) for p in sorted((scenario.airflow.home / "logs" / "e2e-results" / run_id).glob("*.json"))]
 
 
 def forty_run_ids(scenario) -> list[str]:

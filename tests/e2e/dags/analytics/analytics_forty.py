@@ -23,7 +23,8 @@ def probe(ti=None, run_id=None):
     worker = int(next(l for l in Path(f"/proc/{supervisor}/status").read_text().splitlines() if l.startswith("PPid:")).split()[1])
     record = {"task": ti.task_id, "pid": os.getpid(), "supervisor": supervisor, "task_peak_kib": _peak_kib(os.getpid()),
               "supervisor_peak_kib": _peak_kib(supervisor), "worker_peak_kib": _peak_kib(worker)}
-    results = Path(os.environ["AIRFLOW_HOME"]) / "e2e-results" / run_id
+    # The logs folder: the worker's only writable place under its home (its root filesystem is read-only).
+    results = Path(os.environ["AIRFLOW_HOME"]) / "logs" / "e2e-results" / run_id
     results.mkdir(parents=True, exist_ok=True)
     (results / f"{ti.task_id}.json").write_text(json.dumps(record))
 
