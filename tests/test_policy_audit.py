@@ -135,13 +135,6 @@ CASES: dict[str, tuple[list[Resource], list[Resource], list[str]]] = {
 }
 
 
-@pytest.mark.parametrize("policy", sorted(CASES))
-def test_compliant_passes_and_violating_is_reported_exactly(policy):
-    """The compliant input raises nothing; the violating input exactly these messages, in this order."""
-    compliant, violating, expected = CASES[policy]
-    assert (messages(policy, compliant), messages(policy, violating)) == ([], expected)
-
-
 NOT_APPLICABLE = {
     # A VPC's other resources, and a flow log the policy has nothing against.
     "vpc-flow-logs": [res("aws:ec2/subnet:Subnet", "private-a", {"cidrBlock": "10.50.0.0/19"}), flows_group(),

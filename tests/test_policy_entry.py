@@ -160,13 +160,6 @@ CASES: dict[str, tuple[list[Resource], list[Resource], list[str]]] = {
 }
 
 
-@pytest.mark.parametrize("policy", sorted(CASES))
-def test_compliant_passes_and_violating_is_reported_exactly(policy):
-    """The compliant input raises nothing; the violating input exactly these messages, in this order."""
-    compliant, violating, expected = CASES[policy]
-    assert (messages(policy, compliant), messages(policy, violating)) == ([], expected)
-
-
 NOT_APPLICABLE = {
     # Resources of the entry no policy of this module judges, and charts whose values ask for no load balancer.
     "lb-internal": [res("aws:lb/targetGroup:TargetGroup", "airflow", {"port": 8080, "protocol": "HTTP", "targetType": "ip"}),

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -389,32 +387,6 @@ def test_dag_sync_daemon_runs_beside_airflow(daemon_in, restart, expected):
     sync = {"extraInitContainers": [once, daemon]} if daemon_in == "extraInitContainers" else {"extraInitContainers": [once], "extraContainers": [daemon]}
     values = airflow_values(dagProcessor=sync, workers=workers(**sync))
     assert messages("airflow-dag-sync", airflow(values)) == expected
-
-
-def test_every_policy_has_a_case():
-    """No policy of the pack goes untested: every one has its compliant and violating case in exactly one test module's CASES
-    (this module's, or another tests/test_policy_*.py module's for an area of its own)."""
-    owners: dict[str, list[str]] = {}
-    for module_path in sorted(Path(__file__).parent.glob("test_policy_*.py")):
-        module = importlib.import_module(f"tests.{module_path.stem}")
-        for name in getattr(module, "CASES", {}):
-            owners.setdefault(name, []).append(module_path.name)
-    assert sorted(owners) == sorted(BY_NAME)
-    assert {name: modules for name, modules in owners.items() if len(modules) > 1} == {}
-
-
-@pytest.mark.parametrize("policy", sorted(CASES))
-def test_compliant_input_passes(policy):
-    """The compliant input raises nothing."""
-    compliant, _, _ = CASES[policy]
-    assert messages(policy, compliant) == []
-
-
-@pytest.mark.parametrize("policy", sorted(CASES))
-def test_violating_input_is_reported_exactly(policy):
-    """The violating input raises exactly these messages, in this order."""
-    _, violating, expected = CASES[policy]
-    assert messages(policy, violating) == expected
 
 
 class TestUnknownValues:
