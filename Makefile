@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make plan   set up .venv and print the offline plan of the dev stack (STACK=prod for another)
-#   make test   set up .venv with the test tools (promtool/amtool, PostgreSQL and Redis from Debian, the end-to-end
+#   make test   set up .venv with the test tools (promtool/amtool, PostgreSQL, Redis and a registry from Debian, the end-to-end
 #               suite's Airflow in .venv-airflow), run every test
 # and, on a machine without ../shared/charts beside the repository:
 #   make charts pull the pinned charts from the stack's chartRepositories into .cache/charts, digests checked
@@ -15,7 +15,7 @@ AIRFLOW_VENV := .venv-airflow
 CHECKOV_VENV := .venv-checkov
 STACK ?= dev
 
-.PHONY: plan test charts bench bench-publish clean alert-tools e2e-services node
+.PHONY: plan test charts bench bench-publish clean debian-tools node
 
 plan: $(VENV)/.requirements
 	$(PY) -m tools.plan $(STACK)
@@ -23,26 +23,22 @@ plan: $(VENV)/.requirements
 charts: $(VENV)/.requirements
 	$(PY) -m tools.charts $(STACK)
 
-test: $(VENV)/.requirements-test $(DAGTOOL_VENV)/.installed $(AIRFLOW_VENV)/.installed $(CHECKOV_VENV)/.installed alert-tools e2e-services node_modules/.installed
+test: $(VENV)/.requirements-test $(DAGTOOL_VENV)/.installed $(AIRFLOW_VENV)/.installed $(CHECKOV_VENV)/.installed debian-tools node_modules/.installed
 	$(PY) -m pytest
 
-# promtool and amtool, which the alerting tests run for real (Debian's prometheus and prometheus-alertmanager).
-alert-tools:
-	@if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then \
+# Debian's packages the tests run for real, installed together when one is missing (as root): promtool and amtool
+# (prometheus, prometheus-alertmanager) for the alerting tests; PostgreSQL and Redis, which the end-to-end suite starts on
+# 127.0.0.1; the CNCF distribution registry (docker-registry), which the image digest reader's tests ask.
+DEBIAN_TOOLS := promtool:prometheus amtool:prometheus-alertmanager redis-server:redis-server docker-registry:docker-registry
+debian-tools:
+	@missing=""; \
+	for pair in $(DEBIAN_TOOLS); do command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else \
-	    echo "promtool and amtool are missing; install them with: sudo apt-get install prometheus prometheus-alertmanager" >&2; exit 1; \
-	  fi; \
-	fi
-
-# PostgreSQL and Redis, which the end-to-end suite starts on 127.0.0.1 (Debian's postgresql and redis-server).
-e2e-services:
-	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || ! command -v redis-server >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql redis-server >/dev/null; \
-	  else \
-	    echo "PostgreSQL or Redis is missing; install them with: sudo apt-get install postgresql redis-server" >&2; exit 1; \
+	    echo "missing Debian packages; install them with: sudo apt-get install$$missing" >&2; exit 1; \
 	  fi; \
 	fi
 

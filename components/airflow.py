@@ -147,7 +147,6 @@ class Airflow(pulumi.ComponentResource):
         """After the release (and so the migration), create or update one Airflow role per team."""
         cfg = args.config
         teams = [team.name for team in cfg.teams]
-        image = cfg.airflow.image
         k8s.batch.v1.Job(
             f"{self._name}-team-roles",
             metadata={"name": team_roles.job_name(teams), "namespace": self.namespace},
@@ -161,7 +160,7 @@ class Airflow(pulumi.ComponentResource):
                     "securityContext": AIRFLOW_POD_SECURITY,
                     "containers": [{
                         "name": "team-roles",
-                        "image": f"{image.repository}:{image.tag}",
+                        "image": cfg.images.pinned()["airflow"].reference,
                         "command": ["bash", "-c", team_roles.team_roles_script(teams)],
                         "env": [
                             {"name": "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",

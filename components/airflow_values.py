@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from components import celery_config, node_pools, process_identity, sso, task_pod_placement
+from components.charts import AIRFLOW
+from components.images import airflow_version, image_values
 from components.config import DagSyncConfig, PlatformConfig
 from components.names import (AIRFLOW_RELEASE, DAG_READERS, DO_NOT_DISRUPT, LOGS_PREFIX, POOL_LABEL, PUBLISH_MANIFEST, SHARED_PREFIX,
                               TEAMS_PREFIX)
@@ -373,14 +375,25 @@ def _api_server(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
     return values
 
 
+def _images(cfg: PlatformConfig) -> dict[str, Any]:
+    """The images of the chart's components that run (Redis with the in-cluster broker, PgBouncer's when on), and the
+    KubernetesExecutor's pod template in the Airflow image too."""
+    pins = cfg.images.pinned()
+    images = {**image_values(AIRFLOW.name, pins)["images"], "pod_template": pins["airflow"].values()}
+    off = [*(["redis"] if cfg.broker.mode != "in-cluster" else []),
+           *(["pgbouncer", "pgbouncerExporter"] if not cfg.airflow.pgbouncer.enabled else [])]
+    return {name: image for name, image in images.items() if name not in off}
+
+
 def airflow_values(cfg: PlatformConfig, wiring: Wiring) -> dict[str, Any]:
     """The values of the Airflow chart release for this stack."""
     airflow, replicas = cfg.airflow, cfg.airflow.replicas
     in_cluster_broker = cfg.broker.mode == "in-cluster"
     values: dict[str, Any] = {
         "executor": airflow.executor,
-        "airflowVersion": airflow.image.airflow_version,
-        "images": {"airflow": {"repository": airflow.image.repository, "tag": airflow.image.tag}},
+        "airflowVersion": airflow_version(cfg.images.pinned()["airflow"]),
+        # The chart's images, and the KubernetesExecutor's pod template in the Airflow image too.
+        "images": _images(cfg),
         # Pods may only be launched by the KubernetesExecutor; KubernetesPodOperator tasks go to their own namespace.
         "allowPodLaunching": "KubernetesExecutor" in airflow.executor,
         "postgresql": {"enabled": False},

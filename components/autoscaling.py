@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.charts import KEDA, release_source
+from components.images import IMAGES, ImagePins, image_values
 from components.names import POOL_LABEL
 from components.task_pods import POD_SECURITY_LABELS
 
 NAMESPACE = "keda"
 
 
-def keda_values() -> dict:
+def keda_values(images: ImagePins = IMAGES) -> dict:
     # The chart's pods already run as the restricted profile asks (non-root, RuntimeDefault, read-only root, no escalation,
     # no capabilities) with requests and memory limits; all three call the Kubernetes API, so they keep their tokens.
     return {
         # The ScaledObject CRD comes with the chart; the Airflow release depends on it.
         "crds": {"install": True},
         "nodeSelector": {POOL_LABEL: "system"},
+        **image_values(KEDA.name, images),
     }
 
 
@@ -30,6 +32,7 @@ class KedaArgs:
     provider: k8s.Provider
     # The chart repository (official, or the stack's mirror).
     repository: str = KEDA.repository
+    images: ImagePins = field(default_factory=lambda: IMAGES)  # the stack's pinned images (config.images)
 
 
 class Keda(pulumi.ComponentResource):
@@ -45,7 +48,7 @@ class Keda(pulumi.ComponentResource):
             name="keda",
             **release_source(KEDA, args.repository),
             namespace=namespace.metadata["name"],
-            values=keda_values(),
+            values=keda_values(args.images),
             max_history=10,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -21,6 +21,8 @@ import pulumi_kubernetes as k8s
 
 from components import iam, karpenter_iam, kms, node_pools
 from components.charts import KARPENTER, KARPENTER_CRD, release_source
+from components.helm_values import merge_maps
+from components.images import IMAGES, ImagePins, image_values
 from components.cluster import NODE_POLICIES  # what any EKS node needs; Karpenter's nodes get the same, on a role of their own
 from components.config.karpenter import KarpenterConfig
 from components.names import POOL_LABEL
@@ -62,12 +64,13 @@ class KarpenterArgs:
     monitoring: Sequence[pulumi.Resource] = ()
     crd_repository: str = KARPENTER_CRD.repository
     repository: str = KARPENTER.repository
+    images: ImagePins = field(default_factory=lambda: IMAGES)  # the stack's pinned images (config.images)
 
 
 def karpenter_values(args: KarpenterArgs, controller_role_arn: pulumi.Input[str], queue_name: pulumi.Input[str]) -> dict:
     cfg = args.config
     resources = {"cpu": f"{cfg.controller_cpu_millicores}m", "memory": f"{cfg.controller_memory_mib}Mi"}
-    return {
+    return merge_maps({
         "settings": {"clusterName": args.cluster_name, "clusterEndpoint": args.cluster_endpoint, "interruptionQueue": queue_name},
         "serviceAccount": {"name": SERVICE_ACCOUNT, "annotations": {"eks.amazonaws.com/role-arn": controller_role_arn}},
         # Two replicas (leader election) on the system nodes; the chart keeps them off Karpenter's own nodes
@@ -76,7 +79,7 @@ def karpenter_values(args: KarpenterArgs, controller_role_arn: pulumi.Input[str]
         "nodeSelector": {"kubernetes.io/os": "linux", POOL_LABEL: "system"},
         "controller": {"resources": {"requests": resources, "limits": {"memory": resources["memory"]}}},
         "serviceMonitor": {"enabled": True, "additionalLabels": dict(args.monitoring_labels)},
-    }
+    }, image_values(KARPENTER.name, args.images))
 
 
 class Karpenter(pulumi.ComponentResource):

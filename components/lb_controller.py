@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components import iam, lb_controller_iam
 from components.charts import AWS_LOAD_BALANCER_CONTROLLER, release_source
+from components.images import IMAGES, ImagePins, image_values
 from components.names import POOL_LABEL
 
 NAMESPACE = "kube-system"
@@ -42,6 +43,7 @@ class LoadBalancerControllerArgs:
     # The release that installs the ServiceMonitor CRD, which the chart's ServiceMonitor needs.
     monitoring: Sequence[pulumi.Resource] = ()
     repository: str = AWS_LOAD_BALANCER_CONTROLLER.repository
+    images: ImagePins = field(default_factory=lambda: IMAGES)  # the stack's pinned images (config.images)
 
 
 def controller_values(args: LoadBalancerControllerArgs, role_arn: pulumi.Input[str]) -> dict:
@@ -66,6 +68,7 @@ def controller_values(args: LoadBalancerControllerArgs, role_arn: pulumi.Input[s
         # Not used by the platform, and their writes are not in the controller's policy (lb_controller_iam.py).
         "enableShield": False, "enableWaf": False, "enableWafv2": False,
         "serviceMonitor": {"enabled": True, "additionalLabels": dict(args.monitoring_labels)},
+        **image_values(AWS_LOAD_BALANCER_CONTROLLER.name, args.images),
     }
 
 

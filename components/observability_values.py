@@ -8,13 +8,14 @@ from typing import Any
 
 from components import sso
 from components.alerting import RECEIVER_SECRET, RULE_LABELS, alertmanager_config
+from components.charts import KUBE_PROMETHEUS_STACK, OPENTELEMETRY_COLLECTOR
 from components.config import PlatformConfig
+from components.helm_values import merge_maps
+from components.images import image_values
 from components.names import POOL_LABEL
 
 NAMESPACE = "monitoring"
 
-# The contrib image carries the prometheus exporter; pinned to the chart's appVersion.
-COLLECTOR_IMAGE = {"repository": "otel/opentelemetry-collector-contrib", "tag": "0.158.0"}
 COLLECTOR = "otel-collector"
 OTLP_HTTP_PORT = 4318
 PROMETHEUS_EXPORTER_PORT = 8889
@@ -66,11 +67,10 @@ def _system_pool() -> dict[str, str]:
 def otel_values(cfg: PlatformConfig) -> dict[str, Any]:
     """The collector: OTLP/HTTP in, a Prometheus endpoint out, scraped through a ServiceMonitor."""
     closed = {"enabled": False}
-    return {
+    return merge_maps({
         "mode": "deployment",
         "fullnameOverride": COLLECTOR,
         "replicaCount": cfg.monitoring.collector_replicas,
-        "image": COLLECTOR_IMAGE,
         # Only what Airflow uses: OTLP over HTTP. The chart's other receivers (gRPC, Jaeger, Zipkin) stay closed.
         "ports": {
             "otlp": closed, "jaeger-compact": closed, "jaeger-thrift": closed, "jaeger-grpc": closed, "zipkin": closed,
@@ -105,7 +105,7 @@ def otel_values(cfg: PlatformConfig) -> dict[str, Any]:
         "serviceMonitor": {"enabled": True, "metricsEndpoints": [{"port": "prom-metrics", "interval": "30s", "honorLabels": True}],
                            # The stack's Prometheus selects ServiceMonitors by its release label.
                            "extraLabels": {"release": KPS_RELEASE}},
-    }
+    }, image_values(OPENTELEMETRY_COLLECTOR.name, cfg.images.pinned()))
 
 
 def otel_removals() -> dict[str, Any]:
@@ -165,7 +165,7 @@ def _grafana(cfg: PlatformConfig) -> dict[str, Any]:
 def kps_values(cfg: PlatformConfig, storage_class: str) -> dict[str, Any]:
     """kube-prometheus-stack: Prometheus and Alertmanager on encrypted volumes, the platform's routes, Grafana."""
     monitoring = cfg.monitoring
-    return {
+    return merge_maps({
         # EKS runs these control-plane parts itself: they cannot be scraped, and would only raise target-down alerts.
         "kubeControllerManager": {"enabled": False},
         "kubeScheduler": {"enabled": False},
@@ -213,7 +213,7 @@ def kps_values(cfg: PlatformConfig, storage_class: str) -> dict[str, Any]:
             "admissionWebhooks": {"patch": {"nodeSelector": _system_pool(), "resources": SIZES["admissionJob"]}},
             "prometheusConfigReloader": {"resources": SIZES["configReloader"]},
         },
-    }
+    }, image_values(KUBE_PROMETHEUS_STACK.name, cfg.images.pinned()))
 
 
 def airflow_metrics_config(cfg: PlatformConfig) -> dict[str, Any]:

@@ -136,19 +136,20 @@ class Platform(pulumi.ComponentResource):
         self.observability = Observability(f"{name}-observability", ObservabilityArgs(
             config=config, provider=provider, storage_class=STORAGE_CLASS, depends_on=[self.cluster.storage_class]), opts=child)
         repositories = config.chart_repositories
+        images = config.images.pinned()
         self.karpenter = Karpenter(f"{name}-karpenter", KarpenterArgs(
             config=config.karpenter, cluster_name=name, cluster_endpoint=self.cluster.endpoint,
             cluster_security_group_id=self.cluster.security_group_id, cluster_oidc=self.cluster.oidc, volume_key_arn=self.cluster.key.arn,
             private_subnet_ids=self.network.private_subnet_ids, zones=self.network.zones, partition=partition, region=config.region,
             account_id=account_id, worker_grace_seconds=config.airflow.worker_grace_seconds, provider=provider,
             node_tags=config.default_tags, protect=protect, monitoring_labels={"release": KPS_RELEASE}, monitoring=[self.observability.stack],
-            crd_repository=repositories.karpenter_crd, repository=repositories.karpenter), opts=child)
+            crd_repository=repositories.karpenter_crd, repository=repositories.karpenter, images=images), opts=child)
         self.lb_controller = LoadBalancerController(f"{name}-lb-controller", LoadBalancerControllerArgs(
             cluster_name=name, region=config.region, partition=partition, account_id=account_id, vpc_id=self.network.vpc_id,
             private_subnet_ids=self.network.private_subnet_ids, cluster_oidc=self.cluster.oidc, provider=provider,
             monitoring_labels={"release": KPS_RELEASE}, monitoring=[self.observability.stack],
-            repository=repositories.aws_load_balancer_controller), opts=child)
-        self.keda = Keda(f"{name}-keda", KedaArgs(provider=provider, repository=repositories.keda), opts=child)
+            repository=repositories.aws_load_balancer_controller, images=images), opts=child)
+        self.keda = Keda(f"{name}-keda", KedaArgs(provider=provider, repository=repositories.keda, images=images), opts=child)
         self.airflow_access = AirflowAccess(f"{name}-access", AirflowAccessArgs(
             region=config.region, partition=partition, account_id=account_id, cluster_oidc=self.cluster.oidc,
             bucket_arn=self.dag_storage.bucket_arn, bucket_key_arn=self.dag_storage.key_arn,

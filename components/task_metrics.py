@@ -25,7 +25,6 @@ MEMORY_REQUEST, MEMORY_LIMIT = "128Mi", "256Mi"
 
 def deployment_spec(cfg: PlatformConfig, config_map: str) -> dict[str, Any]:
     """One replica (the gauges are read off the DB, a second would only repeat them), restricted, on the system pool."""
-    image = cfg.airflow.image
     labels = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "airflow-platform"}
     env = [
         {"name": exporter.DB_URL_ENV, "valueFrom": {"secretKeyRef": {"name": SECRETS.metadata, "key": "connection"}}},
@@ -46,7 +45,7 @@ def deployment_spec(cfg: PlatformConfig, config_map: str) -> dict[str, Any]:
                                     "seccompProfile": {"type": "RuntimeDefault"}},
                 "containers": [{
                     "name": "exporter",
-                    "image": f"{image.repository}:{image.tag}",
+                    "image": cfg.images.pinned()["airflow"].reference,
                     "command": ["python", f"{MOUNT_DIRECTORY}/{SCRIPT}"],
                     "env": env,
                     "resources": {"requests": {"cpu": "50m", "memory": MEMORY_REQUEST}, "limits": {"memory": MEMORY_LIMIT}},

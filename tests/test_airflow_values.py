@@ -209,9 +209,13 @@ class TestConfiguration:
     """Tests Airflow configuration the platform sets."""
 
     def test_airflow_version_follows_the_image(self):
-        """airflowVersion is the image tag's version, so the chart's version switches match the image."""
-        values = values_for("dev", image={"repository": "registry.example/airflow", "tag": "3.1.7-python3.12"})
-        assert (values["airflowVersion"], values["images"]["airflow"]) == ("3.1.7", {"repository": "registry.example/airflow", "tag": "3.1.7-python3.12"})
+        """airflowVersion is the image tag's version, so the chart's version switches match the image, which the
+        KubernetesExecutor's pod template runs too."""
+        config = stack_config("dev")
+        config["airflow-platform:images"] = {"airflow": {"repository": "registry.example/airflow", "tag": "3.1.8-python3.12"}}
+        values = airflow_values(typed_config(config), WIRING)
+        image = {"repository": "registry.example/airflow", "tag": "3.1.8-python3.12"}
+        assert (values["airflowVersion"], values["images"]["airflow"], values["images"]["pod_template"]) == ("3.1.8", image, image)
 
     @pytest.mark.parametrize("stack, timeout", [("dev", 25 * 60), ("prod", 40 * 60)], ids=["dev", "prod"])
     def test_tasks_are_requeued_only_after_the_queue_sla(self, stack, timeout):

@@ -119,8 +119,6 @@ CAPACITY_REFUSALS = [
      "Config key 'airflow-platform:airflow.executor' must be one of 'CeleryExecutor' or 'CeleryExecutor,KubernetesExecutor' (got \"KubernetesExecutor\")."),
     ("cron-with-four-fields", MINIMAL, {"databaseCleanup": {"schedule": "0 3 * *"}},
      "Config key 'airflow-platform:airflow.databaseCleanup.schedule' must be a five-field cron schedule, like \"0 3 * * 0\" (got \"0 3 * *\")."),
-    ("airflow-2-image", MINIMAL, {"image": {"tag": "2.10.5"}},
-     "Config key 'airflow-platform:airflow.image.tag' must be an Airflow 3 image tag, like 3.1.7 or 3.1.7-python3.12 (got \"2.10.5\")."),
 ]
 
 

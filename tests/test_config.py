@@ -115,7 +115,7 @@ REFUSALS = [
     ("unknown-key", {"zonez": 3},
      "Config key 'airflow-platform:zonez' is not a known key; the known keys there are: airflow, alarmWebhookUrl, alarms, alerting, broker, "
      "chartRepositories, cluster, dagStorage, "
-     "database, entry, environment, karpenter, monitoring, network, opsgenieApiKey, owner, pagerDutyRoutingKey, production, protectStatefulResources, "
+     "database, entry, environment, images, karpenter, monitoring, network, opsgenieApiKey, owner, pagerDutyRoutingKey, production, protectStatefulResources, "
      "slackBotToken, slackWebhookUrl, sso, ssoClientSecret, tags, teams, watchdogToken, zones."),
     ("unknown-nested-key", {"cluster": {"nodeGroups": {"gpu": {}}}},
      "Config key 'airflow-platform:cluster.nodeGroups.gpu' is not a known key; the known keys there are: system."),

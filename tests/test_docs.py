@@ -7,10 +7,11 @@ import re
 import pytest
 
 from tests.conftest import stack_config
-from tools import alert_reference, config_reference, policy_reference
+from tools import alert_reference, config_reference, image_reference, policy_reference
 from tools.offline import ROOT
 
-SECTIONS = {"configuration": config_reference.SECTION, "policies": policy_reference.SECTION, "alerts": alert_reference.SECTION}
+SECTIONS = {"configuration": config_reference.SECTION, "policies": policy_reference.SECTION, "alerts": alert_reference.SECTION,
+            "images": image_reference.SECTION}
 
 
 @pytest.mark.parametrize("section", SECTIONS.values(), ids=SECTIONS.keys())

@@ -65,10 +65,11 @@ class TestCollector:
         assert otel_errors(values) == [error]
 
     def test_deployment_with_pinned_contrib_image(self):
-        """Deployment mode, the contrib image at the chart's appVersion, two replicas in prod."""
+        """Deployment mode, the contrib image at the chart's appVersion by digest, two replicas in prod."""
         values = otel_values(typed_config(stack_config("prod")))
         assert (values["mode"], values["image"], values["replicaCount"]) == (
-            "deployment", {"repository": "otel/opentelemetry-collector-contrib", "tag": "0.158.0"}, 2)
+            "deployment", {"repository": "otel/opentelemetry-collector-contrib",
+                           "tag": "0.158.0@sha256:c5918f78992ee73b0d6f0e599423ac5ec52dd5d9726733114d6eca53d5a32ed5"}, 2)
 
     def test_resources(self):
         """Requests and a memory limit (the chart sets GOMEMLIMIT from it)."""

@@ -112,7 +112,7 @@ def test_mandatory_violation_exits_3_with_the_fix(build_dir, capsys):
     """Dev judged by prod's policy config: each mandatory violation printed with its remediation, exit status 3."""
     assert plan_cli.main(["dev", "--quiet", "--policy-config", "policies/config/prod.json"]) == 3
     out = capsys.readouterr().out.split("\npolicies ")[1].splitlines()
-    assert out[0] == f"(policies/config/prod.json): {len(POLICIES)} checked, 4 mandatory violations, 0 advisory"
+    assert out[0] == f"(policies/config/prod.json): {len(POLICIES)} checked, 6 mandatory violations, 0 advisory"
     multi_az = out.index("  MANDATORY rds-multi-az: instance airflow-dev-db-postgres runs in one zone")
     assert out[multi_az + 1] == f"      fix: {BY_NAME['rds-multi-az'].remediation}"
     assert "  MANDATORY eks-node-groups-span-zones: node group airflow-dev-cluster-system spans 2 zones (eu-west-1a, eu-west-1b), " \

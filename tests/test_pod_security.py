@@ -206,7 +206,7 @@ def test_subchart_values_complete_the_restricted_profile(rendering, variant):
     assert "automountServiceAccountToken" not in grafana  # the sidecars call the API: the chart's token stays
     assert grafana["testFramework"] == {"enabled": False}  # no `helm test` pod
     assert state["resources"] == {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
-    assert node == {"namespaceOverride": "node-exporter",
+    assert {key: value for key, value in node.items() if key != "image"} == {"namespaceOverride": "node-exporter",
                     "resources": {"requests": {"cpu": "50m", "memory": "48Mi"}, "limits": {"memory": "96Mi"}},
                     "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                     "containerSecurityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
@@ -257,8 +257,7 @@ def test_the_kubernetes_executor_gives_its_launchers_tokens_and_its_pods_the_pro
 def test_airflow_writes_only_to_its_emptydirs(rendering, pods, variant):
     """Every Airflow-image container has /tmp on an emptyDir, and the log writers $AIRFLOW_HOME/logs too."""
     writers = {"airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker"}
-    image = rendering(variant).cfg.airflow.image
-    airflow_image = f"{image.repository}:{image.tag}"
+    airflow_image = rendering(variant).cfg.images.pinned()["airflow"].reference
     for key, (template, _, _) in pods(variant).items():
         volumes = {v["name"]: v for v in template["spec"].get("volumes", [])}
         for container in containers_of(template["spec"]):

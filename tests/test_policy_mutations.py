@@ -248,6 +248,12 @@ MUTATIONS: dict[str, tuple[Change, str]] = {
         "arn:aws:s3:::airflow-prod-dag-audit-bucket-3a8f4fa/teams/", "arn:aws:s3:::airflow-prod-dag-audit-bucket-3a8f4fa/shared/"])),
         "s3-dag-bucket-audited"),
     "dag-trail-unvalidated": (props("airflow-prod-dag-audit-trail", lambda p: p.update(enableLogFileValidation=False)), "s3-dag-bucket-audited"),
+    "collector-by-tag": (props("airflow-prod-observability-otel-collector", lambda p: p["values"]["image"].update(tag="0.158.0")),
+                         "image-pinned-by-digest"),
+    "kps-grafana-image-dropped": (props("airflow-prod-observability-kube-prometheus-stack", lambda p: p["values"]["grafana"].pop("image")),
+                                  "image-pinned-by-digest"),
+    "task-metrics-by-tag": (props("airflow-prod-airflow-task-metrics-deployment", lambda p: p["spec"]["template"]["spec"]["containers"][0].update(
+        image="apache/airflow:3.1.8")), "image-pinned-by-digest"),
 }
 
 
@@ -277,17 +283,21 @@ class TestRealStacks:
         assert violated(policy_resources(run_stack_config(config, stack)), PROD_POLICY_CONFIG) == {}
 
     def test_dev_has_no_mandatory_violation(self, dev_plan):
-        """Dev is advisory: its single-AZ, deletable database is not even reported; its silent alarms are, as advice."""
+        """Dev is advisory: its single-AZ, deletable database is not even reported; its silent alarms and its objinsync image
+        by tag are, as advice."""
         found = evaluate(policy_resources(dev_plan), DEV_POLICY_CONFIG)
         assert [(v.level, v.policy.name, v.message) for v in found] == [
             ("advisory", "rds-alarms-with-actions", "instance airflow-dev-db-postgres's alarms airflow-dev-alarms-db-connections, "
              "airflow-dev-alarms-db-cpu, airflow-dev-alarms-db-free-storage, airflow-dev-alarms-db-freeable-memory, "
-             "airflow-dev-alarms-db-read-latency, airflow-dev-alarms-db-write-latency notify nobody")]
+             "airflow-dev-alarms-db-read-latency, airflow-dev-alarms-db-write-latency notify nobody"),
+            ("advisory", "image-pinned-by-digest", "release airflow-dev-airflow-release: workers.extraInitContainers[0].image and 11 more "
+             "pull 123456789012.dkr.ecr.eu-west-1.amazonaws.com/objinsync:2.5.0, by tag alone")]
 
     def test_dev_under_prod_config_fails_as_prod_would(self, dev_plan):
-        """Judged by prod's config, dev's database breaks exactly the prod-only rules, and its node groups span 2 zones of 3."""
+        """Judged by prod's config, dev's database breaks exactly the prod-only rules, its node groups span 2 zones of 3, and
+        its objinsync and in-cluster Redis are pulled by tag."""
         assert sorted({v.policy.name for v in evaluate(policy_resources(dev_plan), PROD_POLICY_CONFIG)}) == [
-            "eks-node-groups-span-zones", "rds-alarms-with-actions", "rds-deletion-protection", "rds-multi-az"]
+            "eks-node-groups-span-zones", "image-pinned-by-digest", "rds-alarms-with-actions", "rds-deletion-protection", "rds-multi-az"]
 
 
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))

@@ -72,8 +72,13 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
             nested.append((target, f"{full}[]" if item is not None else full))
         else:
             rows.append(f"| `{full}` | {_type(field.annotation, field)} | {_default(field)} | {cell(field.description)} |")
+    # Keys of one model that share a model (images.<name>) have their keys listed once, under <name>.
+    shared = {target for target, _ in nested if sum(t is target for t, _ in nested) > 1}
+    for target in dict.fromkeys(t for t, _ in nested if t in shared):
+        rows.extend(_rows(target, f"{prefix}.<name>"))
     for target, path in nested:
-        rows.extend(_rows(target, path))
+        if target not in shared:
+            rows.extend(_rows(target, path))
     return rows
 
 

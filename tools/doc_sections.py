@@ -1,6 +1,6 @@
 """Generated sections of the pages under docs/, each between `<!-- NAME:begin -->` and `<!-- NAME:end -->`.
 
-Each generator (tools/config_reference.py, policy_reference.py, alert_reference.py) builds its table from the code it
+Each generator (tools/config_reference.py, policy_reference.py, alert_reference.py, image_reference.py) builds its table from the code it
 documents; `--write` puts it in its page, and tests/test_docs.py keeps every page equal to what would be generated.
 """
 

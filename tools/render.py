@@ -27,6 +27,7 @@ import yaml
 from helm_python import _native
 
 from components.charts import CHARTS
+from components.helm_values import merge_maps
 from tools.kube_schema import Schemas
 from tools.offline import Plan, Resource
 from tools.upstream import LocatedChart, locate_chart
@@ -152,15 +153,6 @@ def satisfies(version: str, constraint: str) -> bool:
         if all(results):
             return True
     return False
-
-
-def merge_maps(a: dict, b: dict) -> dict:
-    """Helm's MergeMaps, which the provider applies: `b` over `a`, maps merged key by key, anything else replaced (a null
-    included, which Helm then reads as "delete the chart's default")."""
-    out = dict(a)
-    for key, value in b.items():
-        out[key] = merge_maps(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 def release_values(inputs: dict) -> dict:

@@ -11,17 +11,6 @@ from components.config.fields import DnsName, ImageReference, cron, matching, ta
 from components.config.model import Model
 
 
-class ImageConfig(Model):
-    repository: Annotated[str, matching(r"[a-z0-9.\-/:]+", "must be an image repository, like apache/airflow")] = Field(
-        "apache/airflow", description="Airflow image repository (mirror it into ECR for production).")
-    tag: Annotated[str, matching(r"3\.\d+\.\d+(-python3\.\d+)?", "must be an Airflow 3 image tag, like 3.1.7 or 3.1.7-python3.12")] = Field(
-        "3.1.7", description="Airflow image tag; its version is also the chart's airflowVersion.")
-
-    @property
-    def airflow_version(self) -> str:
-        return self.tag.split("-")[0]
-
-
 class WorkersConfig(Model):
     """Celery workers: size, recycling and KEDA autoscaling."""
 
@@ -88,7 +77,6 @@ class DatabaseCleanupConfig(Model):
 
 
 class AirflowConfig(Model):
-    image: ImageConfig = Field(default_factory=ImageConfig, description="The Airflow image.")
     executor: Literal["CeleryExecutor", "CeleryExecutor,KubernetesExecutor"] = Field(
         "CeleryExecutor", description="CeleryExecutor, or CeleryExecutor,KubernetesExecutor to also run chosen tasks as pods.")
     parallelism: int = Field(128, ge=1, le=100_000, description="core.parallelism: task instances one scheduler runs at once.")

@@ -14,6 +14,7 @@ from components.config.chart_repositories import ChartRepositoriesConfig
 from components.config.cluster import ClusterConfig
 from components.config.dag_storage import DagStorageConfig
 from components.config.entry import EntryConfig
+from components.config.images import ImagesConfig
 from components.config.database import DatabaseConfig
 from components.config.fields import (PRODUCTION_ENVIRONMENT_NAMES, REGION_KEY, EnvironmentName, HttpsUrlSecret, TagValue, matching,
                                       secret_matching)
@@ -51,6 +52,8 @@ class PlatformConfig(Model):
     sso: Optional[SsoConfig] = Field(
         None, description="Single sign-on through the company's OIDC provider for Airflow and Grafana (required in production; needs entry). "
                           "Unset: only the generated break-glass admin logins.")
+    images: ImagesConfig = Field(default_factory=ImagesConfig,
+                                 description="Changes to the pinned images (docs/images.md lists them): a mirror, or another tag with its digest.")
     chart_repositories: ChartRepositoriesConfig = Field(default_factory=ChartRepositoriesConfig,
                                                         description="Where each Helm chart is installed from (official repositories unless set).")
     slack_bot_token: Optional[Annotated[SecretStr, secret_matching(r"xox[bp]-[A-Za-z0-9-]+", "must be a Slack bot token (xoxb-…)")]] = Field(

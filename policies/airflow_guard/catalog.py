@@ -4,7 +4,7 @@ from __future__ import annotations
 
 # Importing a module registers its policies; this order is the report's (AWS first, then what runs on the cluster; the
 # entry, which is both, after the Helm policies it builds on).
-from . import s3, iam, kms, network, rds, eks, encryption, audit, helm, entry, sso, airflow, karpenter, observability, tags  # noqa: F401,I001
+from . import s3, iam, kms, network, rds, eks, encryption, audit, helm, images, entry, sso, airflow, karpenter, observability, tags  # noqa: F401,I001
 from .model import REGISTRY, Policy
 
 POLICIES: tuple[Policy, ...] = tuple(REGISTRY)
