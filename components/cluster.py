@@ -60,7 +60,9 @@ class ClusterArgs:
     partition: str
     account_id: str
     vpc_id: pulumi.Input[str]
-    private_subnet_ids: Sequence[pulumi.Input[str]]
+    private_subnet_ids: Sequence[pulumi.Input[str]]  # the nodes'
+    # Where EKS places the control plane's interfaces (the API server's side of webhooks and kubelet calls).
+    control_plane_subnet_ids: Sequence[pulumi.Input[str]]
     protect: bool
 
 
@@ -97,7 +99,7 @@ class Cluster(pulumi.ComponentResource):
             version=cfg.kubernetes_version,
             role_arn=role.arn,
             vpc_config={
-                "subnet_ids": list(args.private_subnet_ids),
+                "subnet_ids": list(args.control_plane_subnet_ids),
                 "endpoint_private_access": True,
                 "endpoint_public_access": public,
                 "public_access_cidrs": list(cfg.endpoint_public_access_cidrs) if public else None,

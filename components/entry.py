@@ -88,7 +88,8 @@ class EntryArgs:
     config: EntryConfig
     environment_name: str  # airflow-<environment>: what the load balancer's and target groups' names start with
     vpc_id: pulumi.Input[str]
-    private_subnet_ids: Sequence[pulumi.Input[str]]
+    # Where an internal load balancer lives: subnets of its own, so the network policies can tell it from the pods.
+    entry_subnet_ids: Sequence[pulumi.Input[str]]
     # The new VPC's public subnets, for an internet-facing entry (an existing VPC's are unknown, and the config refuses it).
     public_subnet_ids: Sequence[pulumi.Input[str]]
     cluster_security_group_id: pulumi.Input[str]
@@ -126,7 +127,7 @@ class Entry(pulumi.ComponentResource):
         load_balancer = aws.lb.LoadBalancer(
             f"{name}-alb", name=physical_name(args.environment_name, "entry", "application", internal),
             load_balancer_type="application", internal=internal,
-            subnets=list(args.private_subnet_ids if internal else args.public_subnet_ids),
+            subnets=list(args.entry_subnet_ids if internal else args.public_subnet_ids),
             security_groups=[security_group.id], ip_address_type="ipv4",
             # Requests with header fields HTTP does not allow are refused, not passed on; so are requests that could be
             # read two ways (request smuggling): the strictest desync mitigation.

@@ -3,9 +3,9 @@ own key and expiring after `network.flowLogRetentionDays`, delivered by a role o
 may assume and that may write to that group only.
 
 The VPC the platform creates gets one flow log for the whole VPC. An existing VPC (`network.existingVpcId`) is not the
-platform's: each private subnet the stack was given gets a flow log instead, and the VPC none. Every network interface
-the platform creates lives in those subnets (nodes, pods through the VPC CNI, the DB, the broker, EFS, the entry's
-load balancer), so its traffic is recorded all the same, while the flows of the VPC's other tenants stay their owner's
+platform's: each subnet the stack was given (private, and those for the control plane and the load balancer) gets a
+flow log instead, and the VPC none. Every network interface the platform creates lives in those subnets (nodes, pods
+through the VPC CNI, the DB, the broker, EFS, the entry's load balancer, the control plane's), so its traffic is recorded all the same, while the flows of the VPC's other tenants stay their owner's
 to record (and to pay for): the platform neither reads nor duplicates them.
 """
 
@@ -37,7 +37,7 @@ class FlowLogsArgs:
     account_id: str
     retention_days: int
     protect: bool
-    # What to record: the VPC the platform created, or else the existing VPC's private subnets (zone -> subnet id).
+    # What to record: the VPC the platform created, or else the existing VPC's subnets it uses (flow log name -> subnet id).
     vpc_id: Optional[pulumi.Input[str]] = None
     subnets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
@@ -65,7 +65,7 @@ class FlowLogs(pulumi.ComponentResource):
         self.role_arn = role.arn
 
         targets = {"vpc": {"vpc_id": args.vpc_id}} if args.vpc_id is not None else {
-            f"subnet-{zone[-1]}": {"subnet_id": subnet_id} for zone, subnet_id in args.subnets.items()}
+            suffix: {"subnet_id": subnet_id} for suffix, subnet_id in args.subnets.items()}
         for suffix, target in targets.items():
             aws.ec2.FlowLog(f"{name}-{suffix}", traffic_type="ALL", log_destination_type="cloud-watch-logs",
                             log_destination=groups["group"].arn, iam_role_arn=role.arn, max_aggregation_interval=AGGREGATION_SECONDS,

@@ -36,7 +36,8 @@ class LoadBalancerControllerArgs:
     partition: str
     account_id: str
     vpc_id: pulumi.Input[str]
-    private_subnet_ids: Sequence[pulumi.Input[str]]
+    # The subnets the controller puts an internal load balancer it is asked for in (it finds them by their tag).
+    load_balancer_subnet_ids: Sequence[pulumi.Input[str]]
     cluster_oidc: iam.OidcIssuer
     provider: k8s.Provider
     monitoring_labels: dict[str, str] = field(default_factory=dict)  # what the stack's Prometheus selects ServiceMonitors by
@@ -85,7 +86,7 @@ class LoadBalancerController(pulumi.ComponentResource):
                                  opts=child)
         policy = aws.iam.RolePolicy(f"{name}-policy", role=self.role.id,
                                     policy=iam.document(lb_controller_iam.controller_statements(scope), self), opts=child)
-        for index, subnet in enumerate(args.private_subnet_ids):
+        for index, subnet in enumerate(args.load_balancer_subnet_ids):
             aws.ec2.Tag(f"{name}-internal-elb-{index}", resource_id=subnet, key=INTERNAL_ELB_TAG, value="1", opts=child)
         self.release = k8s.helm.v3.Release(
             f"{name}-release", name="aws-load-balancer-controller", **release_source(AWS_LOAD_BALANCER_CONTROLLER, args.repository),

@@ -30,13 +30,13 @@ restrict ingress only: egress, DNS included, is not restricted. Nothing scrapes 
 metrics or the objinsync status ports, so they stay closed; a pod's own node (the kubelet's probes) is always admitted.
 
 Where the control plane and the load balancer connect from: with target type ip the load balancer connects to the pods from
-its network interfaces in the subnets it is placed in (the private ones, or the new VPC's public ones when it is
-internet-facing), and EKS's control plane from its interfaces in the cluster's subnets (the private ones). So those ports
-admit the subnets' CIDRs (a new VPC's from its layout, an existing VPC's as AWS reports them), not the whole VPC (its
-public subnets hold NAT gateways, its spare block whatever comes later). A pod's address is in the private subnets too
-(the VPC CNI gives pods addresses of their node's subnet) and the policy agent matches addresses alone, so those ports
-(8080, 3000, 6443 and the webhooks') are also open to every pod; narrowing that needs the load balancer and the control
-plane in subnets of their own, which `control_plane_cidrs` and `load_balancer_cidrs` would then name.
+its network interfaces in the subnets it is placed in (the entry subnets, or the new VPC's public ones when it is
+internet-facing), and EKS's control plane from its interfaces in the cluster's subnets (the control-plane subnets). So
+those ports admit those subnets' CIDRs (a new VPC's from its layout, an existing VPC's as AWS reports them), not the
+whole VPC. Pods take their addresses from their nodes' private subnets (the VPC CNI) and the policy agent matches
+addresses alone, which is why the load balancer and the control plane have subnets of their own (network.py): a pod
+passes none of those rules. An existing VPC given no such subnets (`network.existingControlPlaneSubnetIds`,
+`existingEntrySubnetIds`) falls back to its private ones, and then every pod passes them.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from components import autoscaling, karpenter, lb_controller
 from components.config import PlatformConfig
 from components.entry import AIRFLOW_PORT, GRAFANA_PORT
 from components.names import AIRFLOW_NAMESPACE, AIRFLOW_RELEASE
-from components.network import subnet_layout
+from components.network import Network, subnet_layout
 from components.observability_values import COLLECTOR, KPS_RELEASE, NAMESPACE as MONITORING_NAMESPACE, OTLP_HTTP_PORT, PROMETHEUS_EXPORTER_PORT
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # the label the API server sets on every namespace
@@ -156,21 +156,21 @@ def policies(control_plane_cidrs: Sequence[pulumi.Input[str]], load_balancer_cid
     return [Policy(p.name, p.namespace, p.pods, tuple(r for r in p.ingress if r["from"])) for p in found]
 
 
-def address_ranges(config: PlatformConfig, private_subnet_ids: Sequence[pulumi.Input[str]],
+def address_ranges(config: PlatformConfig, network: Network,
                    opts: pulumi.InvokeOptions) -> tuple[list[pulumi.Input[str]], list[pulumi.Input[str]]]:
-    """(the control plane's, the entry's load balancer's) source CIDRs: the cluster's subnets, and the subnets the load
-    balancer is in (none without an entry). A new VPC's come from its layout; an existing VPC's are read from AWS (the
-    config refuses an internet-facing entry there)."""
-    network = config.network
-    if network.existing_vpc_id is None:
-        layout = subnet_layout(network.vpc_cidr, config.zones)
-        private, public = [p for p, _ in layout], [p for _, p in layout]
+    """(the control plane's, the entry's load balancer's) source CIDRs: the subnets of the control plane's interfaces,
+    and those the load balancer is in (none without an entry). A new VPC's come from its layout; an existing VPC's are
+    read from AWS (the config refuses an internet-facing entry there)."""
+    if config.network.existing_vpc_id is None:
+        layout = subnet_layout(config.network.vpc_cidr, config.zones)
+        control_plane, entry, public = [z.control_plane for z in layout], [z.entry for z in layout], [z.public for z in layout]
     else:
-        private = [aws.ec2.get_subnet_output(id=subnet_id, opts=opts).cidr_block for subnet_id in private_subnet_ids]
-        public = []
+        def ranges(subnet_ids: Sequence[pulumi.Input[str]]) -> list[pulumi.Input[str]]:
+            return [aws.ec2.get_subnet_output(id=subnet_id, opts=opts).cidr_block for subnet_id in subnet_ids]
+        control_plane, entry, public = ranges(network.control_plane_subnet_ids), ranges(network.entry_subnet_ids), []
     if config.entry is None:
-        return private, []
-    return private, (public if config.entry.internet_facing else private)
+        return control_plane, []
+    return control_plane, (public if config.entry.internet_facing else entry)
 
 
 @dataclass

@@ -65,17 +65,20 @@ class Platform(pulumi.ComponentResource):
         net = config.network
         self.network = Network(f"{name}-network", NetworkArgs(
             region=config.region, zone_count=config.zones, nat_gateways=net.nat_gateways, vpc_cidr=net.vpc_cidr,
-            existing_vpc_id=net.existing_vpc_id, existing_private_subnet_ids=list(net.existing_private_subnet_ids)), opts=child)
+            existing_vpc_id=net.existing_vpc_id, existing_private_subnet_ids=list(net.existing_private_subnet_ids),
+            existing_control_plane_subnet_ids=list(net.existing_control_plane_subnet_ids),
+            existing_entry_subnet_ids=list(net.existing_entry_subnet_ids)), opts=child)
         # The VPC if it is the platform's; an existing VPC's subnets the platform was given otherwise (flow_logs.py says why).
         owned_vpc = net.existing_vpc_id is None
         self.flow_logs = FlowLogs(f"{name}-flow-logs", FlowLogsArgs(
             environment_name=name, partition=partition, region=config.region, account_id=account_id,
             retention_days=net.flow_log_retention_days, protect=protect, vpc_id=self.network.vpc_id if owned_vpc else None,
-            subnets={} if owned_vpc else dict(zip(self.network.zones, self.network.private_subnet_ids))), opts=child)
+            subnets={} if owned_vpc else self._recorded_subnets(net)), opts=child)
 
         self.cluster = Cluster(f"{name}-cluster", ClusterArgs(
             cluster_name=name, config=config.cluster, region=config.region, partition=partition, account_id=account_id,
-            vpc_id=self.network.vpc_id, private_subnet_ids=self.network.private_subnet_ids, protect=protect), opts=child)
+            vpc_id=self.network.vpc_id, private_subnet_ids=self.network.private_subnet_ids,
+            control_plane_subnet_ids=self.network.control_plane_subnet_ids, protect=protect), opts=child)
 
         efs = config.airflow.dag_delivery == "efs"
         # Who reads the bucket: the objinsync containers of every DAG-reading pod (the shared modules, and the DAGs
@@ -114,19 +117,29 @@ class Platform(pulumi.ComponentResource):
             # After the controller (the binding CRD) and the releases whose Services the load balancer sends to.
             self.entry = Entry(f"{name}-entry", EntryArgs(
                 config=config.entry, environment_name=name, vpc_id=self.network.vpc_id,
-                private_subnet_ids=self.network.private_subnet_ids, public_subnet_ids=self.network.public_subnet_ids,
+                entry_subnet_ids=self.network.entry_subnet_ids, public_subnet_ids=self.network.public_subnet_ids,
                 cluster_security_group_id=self.cluster.security_group_id, provider=self.cluster.provider,
                 airflow_namespace=self.airflow.namespace, monitoring_namespace=self.observability.namespace,
                 lb_controller=self.lb_controller.release, services=[self.airflow.release, self.observability.stack],
                 protect=protect), opts=child)
 
-        control_plane_cidrs, load_balancer_cidrs = address_ranges(config, self.network.private_subnet_ids, invoke)
+        control_plane_cidrs, load_balancer_cidrs = address_ranges(config, self.network, invoke)
         self.network_policies = NetworkPolicies(f"{name}-network-policies", NetworkPoliciesArgs(
             provider=self.cluster.provider, airflow_namespace=self.airflow.namespace, task_namespace=self.task_pods.namespace,
             monitoring_namespace=self.observability.namespace, keda=self.keda, karpenter=self.karpenter,
             control_plane_cidrs=control_plane_cidrs, load_balancer_cidrs=load_balancer_cidrs,
             pgbouncer=config.airflow.pgbouncer.enabled, in_cluster_broker=config.broker.mode == "in-cluster"), opts=child)
         self.register_outputs({})
+
+    def _recorded_subnets(self, net) -> dict[str, pulumi.Input[str]]:
+        """An existing VPC's subnets the platform uses, by flow log name: the private ones, and the edge ones it was given."""
+        zones = [zone[-1] for zone in self.network.zones]
+        found: dict[str, pulumi.Input[str]] = {f"subnet-{zone}": s for zone, s in zip(zones, self.network.private_subnet_ids)}
+        for kind, given, ids in (("control-plane", net.existing_control_plane_subnet_ids, self.network.control_plane_subnet_ids),
+                                 ("entry", net.existing_entry_subnet_ids, self.network.entry_subnet_ids)):
+            if given:
+                found.update({f"{kind}-subnet-{zone}": s for zone, s in zip(zones, ids)})
+        return found
 
     def _airflow(self, name: str, config: PlatformConfig, partition: str, account_id: str, protect: bool,
                  child: pulumi.ResourceOptions) -> None:
@@ -146,7 +159,7 @@ class Platform(pulumi.ComponentResource):
             crd_repository=repositories.karpenter_crd, repository=repositories.karpenter, images=images), opts=child)
         self.lb_controller = LoadBalancerController(f"{name}-lb-controller", LoadBalancerControllerArgs(
             cluster_name=name, region=config.region, partition=partition, account_id=account_id, vpc_id=self.network.vpc_id,
-            private_subnet_ids=self.network.private_subnet_ids, cluster_oidc=self.cluster.oidc, provider=provider,
+            load_balancer_subnet_ids=self.network.entry_subnet_ids, cluster_oidc=self.cluster.oidc, provider=provider,
             monitoring_labels={"release": KPS_RELEASE}, monitoring=[self.observability.stack],
             repository=repositories.aws_load_balancer_controller, images=images), opts=child)
         self.keda = Keda(f"{name}-keda", KedaArgs(provider=provider, repository=repositories.keda, images=images), opts=child)
@@ -182,6 +195,8 @@ class Platform(pulumi.ComponentResource):
             "zones": self.network.zones,
             "vpcId": self.network.vpc_id,
             "privateSubnetIds": self.network.private_subnet_ids,
+            "controlPlaneSubnetIds": self.network.control_plane_subnet_ids,
+            "entrySubnetIds": self.network.entry_subnet_ids,
             "clusterName": self.cluster.name,
             "clusterEndpoint": self.cluster.endpoint,
             "oidcProviderArn": self.cluster.oidc.provider_arn,

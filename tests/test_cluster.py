@@ -37,6 +37,14 @@ class TestEndpoint:
         assert (vpc["endpointPrivateAccess"], vpc["endpointPublicAccess"], vpc["publicAccessCidrs"]) == (True, True, ["203.0.113.0/24"])
 
 
+    @pytest.mark.parametrize("stack_fixture", ["dev_plan", "prod_plan"], ids=["dev", "prod"])
+    def test_control_plane_interfaces_in_their_own_subnets(self, request, stack_fixture):
+        """EKS places the control plane's interfaces in the control-plane subnets, none of the nodes' and pods'."""
+        plan = request.getfixturevalue(stack_fixture)
+        subnets = the(plan, CLUSTER).inputs["vpcConfig"]["subnetIds"]
+        assert subnets == plan.outputs["controlPlaneSubnetIds"] and not set(subnets) & set(plan.outputs["privateSubnetIds"])
+
+
 class TestEncryptionAndLogs:
     """Tests envelope encryption and control-plane logs."""
 

@@ -189,6 +189,14 @@ REFUSALS = [
      "(got ['subnet-0123456789abcdef0'])."),
     ("existing-vpc-wrong-subnet-count", {"network": {"existingVpcId": "vpc-0123456789abcdef0", "existingPrivateSubnetIds": ["subnet-0123456789abcdef0"]}},
      "Config key 'airflow-platform:network.existingPrivateSubnetIds' must list one private subnet per zone, 3 in all (got ['subnet-0123456789abcdef0'])."),
+    ("edge-subnets-without-vpc", {"network": {"existingEntrySubnetIds": ["subnet-0123456789abcdef0"]}},
+     "Config key 'airflow-platform:network.existingEntrySubnetIds' may only be set together with network.existingVpcId "
+     "(got ['subnet-0123456789abcdef0'])."),
+    ("control-plane-subnet-twice", {"network": {
+        "existingVpcId": "vpc-0123456789abcdef0", "existingPrivateSubnetIds": ["subnet-00000001", "subnet-00000002", "subnet-00000003"],
+        "existingControlPlaneSubnetIds": ["subnet-00000011", "subnet-00000011", "subnet-00000013"]}},
+     "Config key 'airflow-platform:network.existingControlPlaneSubnetIds' must list one subnet per zone, 3 different ones, or be unset "
+     "(got ['subnet-00000011', 'subnet-00000011', 'subnet-00000013'])."),
     ("broker-nodes-beyond-zones", {"zones": 2, "broker": {"mode": "elasticache", "nodes": 5}},
      "Config key 'airflow-platform:broker.nodes' must be at most twice the zone count (4) (got 5)."),
     ("chart-repository-plain-http", {"chartRepositories": {"airflow": "http://charts.example.com/airflow"}},

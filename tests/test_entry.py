@@ -89,13 +89,15 @@ def test_no_entry_declares_no_load_balancer():
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_load_balancer_is_internal_in_the_private_subnets(request, stack):
-    """One internal IPv4 application load balancer, in every private subnet, behind the entry's security group only."""
+def test_load_balancer_is_internal_in_the_entry_subnets(request, stack):
+    """One internal IPv4 application load balancer, in every entry subnet (none of the pods'), behind the entry's security
+    group only."""
     plan = stack_plan(request, stack)
     inputs = load_balancer(plan).inputs
     assert (inputs["loadBalancerType"], inputs["internal"], inputs["ipAddressType"]) == ("application", True, "ipv4")
     assert re.fullmatch(rf"airflow-{stack}-entry-[0-9a-f]{{8}}", inputs["name"])
-    assert inputs["subnets"] == plan.outputs["privateSubnetIds"]
+    assert inputs["subnets"] == plan.outputs["entrySubnetIds"]
+    assert not set(inputs["subnets"]) & set(plan.outputs["privateSubnetIds"])
     assert inputs["securityGroups"] == [entry_group(plan)]
 
 

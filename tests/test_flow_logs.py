@@ -92,7 +92,7 @@ class TestExistingVpc:
         assert {f.inputs["logDestination"] for f in flow_logs} == {group.outputs["arn"]}
 
 
-@pytest.mark.parametrize("targets", [{}, {"vpc_id": "vpc-1", "subnets": {"eu-west-1a": "subnet-1"}}], ids=["neither", "both"])
+@pytest.mark.parametrize("targets", [{}, {"vpc_id": "vpc-1", "subnets": {"subnet-a": "subnet-1"}}], ids=["neither", "both"])
 def test_records_the_vpc_or_the_subnets(targets):
     """The component records one or the other, never both or nothing."""
     args = FlowLogsArgs(environment_name="airflow-test", partition="aws", region="eu-west-1", account_id=ACCOUNT, retention_days=14,

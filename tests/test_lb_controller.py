@@ -33,10 +33,11 @@ def test_policy_is_the_narrowed_documented_one(prod_plan):
     assert on_any == ["DescribeEc2AndElb", "ReadCertificatesAndCognito"]
 
 
-def test_private_subnets_are_tagged_for_internal_load_balancers(prod_plan):
-    """Every private subnet, and nothing else, carries kubernetes.io/role/internal-elb."""
+def test_entry_subnets_are_tagged_for_internal_load_balancers(prod_plan):
+    """Every entry subnet, and nothing else, carries kubernetes.io/role/internal-elb: a load balancer the controller makes
+    keeps out of the pods' subnets too."""
     tags = [t.inputs for t in prod_plan.of_type("aws:ec2/tag:Tag") if t.inputs["key"] == "kubernetes.io/role/internal-elb"]
-    assert sorted(t["resourceId"] for t in tags) == sorted(prod_plan.outputs["privateSubnetIds"]) and {t["value"] for t in tags} == {"1"}
+    assert sorted(t["resourceId"] for t in tags) == sorted(prod_plan.outputs["entrySubnetIds"]) and {t["value"] for t in tags} == {"1"}
 
 
 def test_release_values(prod_plan):

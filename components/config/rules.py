@@ -42,9 +42,16 @@ def check_rules(cfg: PlatformConfig) -> None:
                               network.existing_private_subnet_ids)
         if len(set(network.existing_private_subnet_ids)) != len(network.existing_private_subnet_ids):
             raise ConfigError("network.existingPrivateSubnetIds", "must not list a subnet twice", network.existing_private_subnet_ids)
-    elif network.existing_private_subnet_ids:
-        raise ConfigError("network.existingPrivateSubnetIds", "may only be set together with network.existingVpcId",
-                          network.existing_private_subnet_ids)
+        for key, ids in (("existingControlPlaneSubnetIds", network.existing_control_plane_subnet_ids),
+                         ("existingEntrySubnetIds", network.existing_entry_subnet_ids)):
+            if ids and len(set(ids)) != cfg.zones:
+                raise ConfigError(f"network.{key}", f"must list one subnet per zone, {cfg.zones} different ones, or be unset", ids)
+    else:
+        for key, ids in (("existingPrivateSubnetIds", network.existing_private_subnet_ids),
+                         ("existingControlPlaneSubnetIds", network.existing_control_plane_subnet_ids),
+                         ("existingEntrySubnetIds", network.existing_entry_subnet_ids)):
+            if ids:
+                raise ConfigError(f"network.{key}", "may only be set together with network.existingVpcId", ids)
     if prod and network.existing_vpc_id is None and network.nat_gateways != "per-zone":
         raise ConfigError("network.natGateways", "must be per-zone in production, so losing a zone does not cut the others' egress", network.nat_gateways)
 
