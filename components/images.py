@@ -7,7 +7,8 @@ these, by digest. A stack may override an entry (`images.<name>`): a mirror keep
 A digest is the sha256 of the tag's multi-architecture index (what `docker buildx imagetools inspect <image>` prints as
 Digest), so one value serves amd64 and arm64 nodes. Where no digest could be read (the registries are out of reach
 from where this table was written), `digest` is None: the image is pulled by tag, and the pack's image-pinned-by-digest
-refuses it in production. `python -m tools.image_digests` reads the missing ones from their registries.
+refuses it in production unless the stack's policy config exempts that exact reference, as policies/config/prod.json
+does for the ones below, each with its reason. `python -m tools.image_digests` reads the missing ones from their registries.
 
 Where each chart renders the reference from its values differs, so each entry names its chart's form (`style`):
 - "tag": {repository, tag}, the digest appended to the tag, as the chart prints `repository:tag`;
@@ -29,7 +30,6 @@ from typing import Any, Literal, Mapping, Optional
 from components.helm_values import merge_maps
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-PROGRAM = "program"  # the chart of the images the program's own pods run (none: they use the Airflow image)
 Style = Literal["tag", "registry-tag", "sha", "sha-digest", "registry-digest", "digest"]
 
 

@@ -11,10 +11,11 @@ import pytest
 import yaml
 
 from components.config import ConfigError
-from components.images import CATALOG, DIGEST, IMAGES, PROGRAM
+from components.images import CATALOG, DIGEST, IMAGES
 from policies.airflow_guard.engine import CONFIG_DIR, load_config
 from policies.airflow_guard.images import CHART_IMAGES
 from tools import render
+from tools.checkov_scan import PROGRAM
 from tools.offline import typed_config
 from tests.conftest import stack_config
 

@@ -19,7 +19,7 @@ ImageDigest = Annotated[str, matching(r"sha256:[0-9a-f]{64}", "must be a sha256 
 
 
 class ImageOverride(Model):
-    repository: Optional[ImageRepository] = Field(None, description="Pull from here instead (a mirror: the digest stays).")
+    repository: Optional[ImageRepository] = Field(None, description="Pull from here instead, registry included (a mirror: the digest stays).")
     tag: Optional[ImageTag] = Field(None, description="Another tag (its digest is unknown until `digest` gives it).")
     digest: Optional[ImageDigest] = Field(None, description="The tag's sha256 index digest.")
 
