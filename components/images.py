@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Optional
 
-from components.helm_values import merge_maps
+from components.helm_values import at_path, merge_maps
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 Style = Literal["tag", "registry-tag", "sha", "sha-digest", "registry-digest", "digest"]
@@ -150,18 +150,12 @@ IMAGES: dict[str, PinnedImage] = {image.name: image for image in CATALOG}
 ImagePins = Mapping[str, PinnedImage]
 
 
-def _at(path: str, value: dict[str, Any]) -> dict[str, Any]:
-    for key in reversed(path.split(".")):
-        value = {key: value}
-    return value
-
-
 def image_values(chart: str, pins: ImagePins = IMAGES) -> dict[str, Any]:
     """Every image of `chart`, at its values path, in the chart's form: merged over the release's other values."""
     merged: dict[str, Any] = {}
     for image in pins.values():
         if image.chart == chart:
-            merged = merge_maps(merged, _at(image.values_path, image.values()))
+            merged = merge_maps(merged, at_path(image.values_path, image.values()))
     return merged
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.helm_values import merge_maps
+from components.helm_values import at_path, merge_maps
 from policies.airflow_guard.catalog import BY_NAME
 from policies.airflow_guard.engine import evaluate
 from policies.airflow_guard.images import CHART_IMAGES, pinned_reference
@@ -23,17 +23,11 @@ def release(name: str, chart: str, values: dict[str, Any]) -> Resource:
     return res(RELEASE, name, {"chart": chart, "version": "1.0.0", "values": values})
 
 
-def at(dotted: str, value: Any) -> dict[str, Any]:
-    for key in reversed(dotted.split(".")):
-        value = {key: value}
-    return value
-
-
 def every_image(chart: str, image: dict[str, Any]) -> dict[str, Any]:
     """Values that set each image `chart` renders to `image`."""
     merged: dict[str, Any] = {}
     for dotted in CHART_IMAGES[chart]:
-        merged = merge_maps(merged, at(dotted, dict(image)))
+        merged = merge_maps(merged, at_path(dotted, dict(image)))
     return merged
 
 
@@ -54,7 +48,7 @@ CASES: dict[str, tuple[list[Resource], list[Resource], list[str]]] = {
          release("keda", "keda", every_image("keda", {"registry": "ghcr.io", "repository": "kedacore/keda", "tag": f"2.20.2@{DIGEST}"})),
          release("other", "podinfo", {"extraContainers": [{"name": "proxy", "image": f"envoyproxy/envoy:v1.31.0@{DIGEST}"}]}),
          # Redis (on by default) and PgBouncer (off by default) are switched off: their images need no values.
-         release("airflow", "airflow", {"redis": {"enabled": False}, **at("images", {
+         release("airflow", "airflow", {"redis": {"enabled": False}, **at_path("images", {
              name: {"repository": "apache/airflow", "tag": f"3.1.7@{DIGEST}"} for name in ("airflow", "pod_template")})}),
          pod(DEPLOYMENT, "exporter", f"apache/airflow:3.1.7@{DIGEST}"), pod(CRON_JOB, "cleanup", f"apache/airflow@{DIGEST}"),
          release("lbc", "aws-load-balancer-controller", {"image": {"repository": "public.ecr.aws/eks/aws-load-balancer-controller",
@@ -62,14 +56,14 @@ CASES: dict[str, tuple[list[Resource], list[Resource], list[str]]] = {
         # A tag alone in each form; an empty sha; a digest that is not one; an image the chart renders left to its default;
         # an image string in a sidecar; pods by tag.
         [release("kps", "kube-prometheus-stack", merge_maps(every_image("kube-prometheus-stack", {"registry": "quay.io", "repository": "x", "tag": "v1", "sha": HEX}),
-                                                            at("grafana.image", {"registry": "docker.io", "repository": "grafana/grafana", "tag": "12.1.0", "sha": ""}))),
+                                                            at_path("grafana.image", {"registry": "docker.io", "repository": "grafana/grafana", "tag": "12.1.0", "sha": ""}))),
          release("airflow", "airflow", merge_maps(every_image("airflow", {"repository": "apache/airflow", "tag": f"3.1.7@{DIGEST}"}), {
              "images": {"pgbouncer": {"repository": "apache/airflow", "tag": "airflow-pgbouncer-2025.03.05-1.23.1"}},
              "workers": {"extraInitContainers": [{"name": "objinsync", "image": "objinsync:2.5.0"}]}})),
          release("otel", "opentelemetry-collector", {"image": {"repository": "otel/opentelemetry-collector-contrib", "tag": "0.158.0",
                                                                "digest": "sha256:abc"}}),
          release("keda", "keda", {"image": {"keda": {"registry": "ghcr.io", "repository": "kedacore/keda", "tag": f"2.20.2@{DIGEST}"}}}),
-         release("pooled", "airflow", {"redis": {"enabled": False}, "pgbouncer": {"enabled": True}, **at("images", {
+         release("pooled", "airflow", {"redis": {"enabled": False}, "pgbouncer": {"enabled": True}, **at_path("images", {
              name: {"repository": "apache/airflow", "tag": f"3.1.7@{DIGEST}"} for name in ("airflow", "pod_template")})}),
          pod(DEPLOYMENT, "exporter", "apache/airflow:3.1.7"), pod(JOB, "roles", f"apache/airflow:3.1.7@{DIGEST}", init="busybox:1.36")],
         ["release kps: grafana.image is docker.io/grafana/grafana:12.1.0, by tag alone",
